@@ -1,0 +1,1 @@
+"""One module per ``srd`` verb; each exposes ``register(subparsers)``."""
