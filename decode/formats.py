@@ -132,6 +132,11 @@ IMAGE_BLOCK_HEADER = np.dtype([
 ])
 assert IMAGE_BLOCK_HEADER.itemsize == 18
 COMPRESSION_RAW, COMPRESSION_CCSDS121, COMPRESSION_CCSDS122 = 0, 1, 2
+#: libaec flags of the CCSDS 121 image stream (docs/developing.md: fixed by the profile):
+#: AEC_DATA_PREPROCESS (8) | AEC_DATA_MSB (4, big-endian samples, 2 bytes each) — libaec.h values,
+#: spelled out because imagecodecs does not export AEC_DATA_MSB.
+AEC_DATA_MSB, AEC_DATA_PREPROCESS = 4, 8
+CCSDS121_AEC_FLAGS = AEC_DATA_PREPROCESS | AEC_DATA_MSB
 
 # ----------------------------------------------------------------- §4.2 ancillary records
 #: after the secondary header (whose CUC is the fix/sample time)
