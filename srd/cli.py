@@ -21,10 +21,11 @@ from srd import __version__
 from srd.errors import SrdError
 
 #: verb modules, in ``--help`` order
-VERBS = ("passes", "config", "simulate", "decode", "level1", "ortho", "ccsds122", "serve", "process",
-         "reprocess", "catalogue", "ingest", "run")
+VERBS = ("demo", "passes", "config", "simulate", "decode", "level1", "ortho", "ccsds122", "serve", "process",
+         "reprocess", "catalogue", "ingest")
 
 EPILOG = """examples:
+  srd demo                                   simulate a pass, process it end to end
   srd passes --hours 48                      predicted passes over the station
   srd simulate --satellite SPOT-6 --start 2026-11-29T10:03:26Z --duration 8s --out landing/
   srd decode landing/<pass_id>.json --out l0/
