@@ -1,0 +1,208 @@
+"""On-board formatting, frame layer: space packets → AOS transfer frames of one channel.
+
+Implements ``../shared/ICD.md`` §3 (CCSDS 732.0-B-4 AOS frames, M_PDU of CCSDS 732.0-B §4.1.4):
+
+* One :class:`ChannelFramer` per physical channel (``A``, ``B``). Its virtual channels are
+  those of the profile's VC map (``virtual_channels.vcids_of_channel``): the ancillary VC
+  (fed on **both** channels with the same packets), the image VCs of the channel's detector
+  modules, and the idle VC.
+* Each VC is a byte stream of whole packets. A frame carries the next ``zone`` bytes of one VC
+  (zone = frame length − 6-byte AOS header − 2-byte M_PDU header); its first header pointer
+  (FHP) is the offset of the first packet that *starts* in the zone, ``0x7FF`` when none does.
+  Packets span frames freely.
+* **Pacing**: frame slot ``i`` is transmitted at ``t0 + i·τ`` with τ = CADU bits / channel rate.
+  At each slot the framer sends a frame of the VC that has a full zone ready (oldest data
+  first); a VC whose oldest data has waited ``latency_s`` is completed with an idle packet
+  (APID 0x7FF) and sent; if nothing is ready the slot carries an **idle frame** (VC 63,
+  FHP 0x7FE "idle data", zone filled with the idle pattern). So the stream is continuous and
+  data leave the satellite in real time (replay flag 0).
+* VC frame counts: 24 bits, one counter per VC per channel (idle VC included).
+
+No I/O: :meth:`ChannelFramer.advance` returns frames as a (n, frame_length) uint8 array.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from decode import formats as F
+from telemetry.packetizer import idle_packet
+
+IDLE_FILL = 0x55
+
+
+class ByteFifo:
+    """A byte FIFO (append at the tail, read from the head) that keeps memory bounded by
+    compacting consumed bytes."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._head = 0
+
+    def __len__(self) -> int:
+        return len(self._buf) - self._head
+
+    def append(self, data: bytes) -> None:
+        self._buf += data
+
+    def read(self, n: int) -> bytes:
+        out = bytes(self._buf[self._head:self._head + n])
+        self._head += len(out)
+        if self._head > (1 << 20) and self._head * 2 > len(self._buf):
+            del self._buf[:self._head]
+            self._head = 0
+        return out
+
+
+@dataclass
+class VcState:
+    """One virtual channel's queue: packet bytes not yet framed, where packets start, and
+    the age of the data waiting."""
+
+    vcid: int
+    count: int = 0
+    fifo: ByteFifo = field(default_factory=ByteFifo)
+    consumed: int = 0                       # absolute VC-stream position of the fifo head
+    appended: int = 0                       # absolute position of the tail
+    starts: deque = field(default_factory=deque)    # absolute packet start positions not yet framed
+    waiting: deque = field(default_factory=deque)   # (end position, available time) of data units
+    frames: int = 0
+    idle_packets: int = 0
+    data_bytes: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.appended - self.consumed
+
+
+class ChannelFramer:
+    """AOS framer of one physical channel.
+
+    ``sat``: the satellite profile; ``channel``: ``"A"``/``"B"``; ``rate_bps``: CADU bit rate
+    of the channel; ``t0``: GPS time (s) of the first frame slot; ``latency_s``: how long a
+    partial zone may wait before it is completed with an idle packet and sent.
+    """
+
+    def __init__(self, sat, channel: str, rate_bps: float, t0: float, *, latency_s: float = 0.02,
+                 replay: bool = False) -> None:
+        vcmap = sat.virtual_channels
+        coding = sat.coding
+        self.channel = channel
+        self.scid = sat.scid
+        self.frame_length = coding.frame_length
+        self.zone = self.frame_length - F.AOS_HEADER_LENGTH - F.MPDU_HEADER_LENGTH
+        self.slot_s = coding.cadu_length * 8 / float(rate_bps)
+        self.t0 = float(t0)
+        self.latency_s = float(latency_s)
+        self.replay = bool(replay)
+        self.idle_vcid = vcmap.idle
+        self.vcs = {v: VcState(v) for v in vcmap.vcids_of_channel(channel) if v != vcmap.idle}
+        self.slot = 0
+        self.idle_frames = 0
+        self.idle_count = 0
+        self._hdr = {v: bytearray(F.pack_aos_header(self.scid, v, 0, replay).tobytes())
+                     for v in [*self.vcs, self.idle_vcid]}
+        self._idle_zone = bytes([IDLE_FILL]) * self.zone
+
+    # ------------------------------------------------------------------ input
+    def push(self, vcid: int, packets, available: float) -> None:
+        """Queue ``packets`` (bytes objects, whole packets) on VC ``vcid``; they may leave in
+        frames whose slot starts at or after ``available`` (GPS s)."""
+        vc = self.vcs[vcid]
+        for p in packets:
+            vc.starts.append(vc.appended)
+            vc.fifo.append(p)
+            vc.appended += len(p)
+            vc.data_bytes += len(p)
+        vc.waiting.append((vc.appended, float(available)))
+
+    def slot_time(self, slot: int | None = None) -> float:
+        """GPS time (s) at which frame slot ``slot`` (default: the next one) starts."""
+        return self.t0 + (self.slot if slot is None else slot) * self.slot_s
+
+    @property
+    def backlog_bytes(self) -> int:
+        return sum(v.pending for v in self.vcs.values())
+
+    # ------------------------------------------------------------------ output
+    def _pad(self, vc: VcState) -> None:
+        """Complete the current partial zone of ``vc`` with one idle packet (≥ 7 bytes; when
+        fewer bytes are left in the zone, the idle packet spills into the next frame)."""
+        room = self.zone - vc.pending % self.zone
+        if room == self.zone:
+            return
+        n = room if room >= F.PACKET_HEADER_LENGTH + 1 else room + F.PACKET_HEADER_LENGTH + 1
+        vc.starts.append(vc.appended)
+        vc.fifo.append(idle_packet(n, IDLE_FILL))
+        vc.appended += n
+        vc.idle_packets += 1
+
+    def _frame(self, vc: VcState) -> bytes:
+        a = vc.consumed
+        zone = vc.fifo.read(self.zone)
+        vc.consumed += len(zone)
+        while vc.starts and vc.starts[0] < a:
+            vc.starts.popleft()
+        fhp = vc.starts[0] - a if vc.starts and vc.starts[0] < a + self.zone else F.FHP_NO_PACKET_START
+        while vc.waiting and vc.waiting[0][0] <= vc.consumed:
+            vc.waiting.popleft()
+        hdr = self._hdr[vc.vcid]
+        c = vc.count
+        hdr[2], hdr[3], hdr[4] = (c >> 16) & 0xFF, (c >> 8) & 0xFF, c & 0xFF
+        vc.count = (c + 1) % F.VC_COUNT_MODULUS
+        vc.frames += 1
+        return bytes(hdr) + F.MPDU_FHP.put(fhp).to_bytes(2, "big") + zone
+
+    def _idle_frame(self) -> bytes:
+        hdr = self._hdr[self.idle_vcid]
+        c = self.idle_count
+        hdr[2], hdr[3], hdr[4] = (c >> 16) & 0xFF, (c >> 8) & 0xFF, c & 0xFF
+        self.idle_count = (c + 1) % F.VC_COUNT_MODULUS
+        self.idle_frames += 1
+        return bytes(hdr) + F.MPDU_FHP.put(F.FHP_IDLE_DATA).to_bytes(2, "big") + self._idle_zone
+
+    def _choose(self, t: float, drain: bool) -> VcState | None:
+        best, best_age = None, None
+        for vc in self.vcs.values():
+            if not vc.pending:
+                continue
+            oldest = vc.waiting[0][1] if vc.waiting else t
+            if vc.pending < self.zone:
+                if not (drain or (vc.waiting and t - oldest >= self.latency_s)):
+                    continue
+                self._pad(vc)
+            if best is None or oldest < best_age:
+                best, best_age = vc, oldest
+        return best
+
+    def _emit(self, frames: list, drain: bool) -> None:
+        vc = self._choose(self.slot_time(), drain)
+        frames.append(self._frame(vc) if vc is not None else self._idle_frame())
+        self.slot += 1
+
+    def advance(self, until: float) -> np.ndarray:
+        """Frames of every slot that starts before ``until`` (GPS s), (n, frame_length) uint8."""
+        frames: list[bytes] = []
+        while self.slot_time() < until:
+            self._emit(frames, drain=False)
+        return self._as_array(frames)
+
+    def drain(self, max_frames: int | None = None) -> np.ndarray:
+        """Frames that empty every VC queue (partial zones completed with idle packets);
+        at most ``max_frames`` (call again while :attr:`backlog_bytes` > 0)."""
+        frames: list[bytes] = []
+        while self.backlog_bytes and (max_frames is None or len(frames) < max_frames):
+            self._emit(frames, drain=True)
+        return self._as_array(frames)
+
+    def _as_array(self, frames: list[bytes]) -> np.ndarray:
+        if not frames:
+            return np.zeros((0, self.frame_length), np.uint8)
+        return np.frombuffer(b"".join(frames), np.uint8).reshape(len(frames), self.frame_length)
+
+    def stats(self) -> dict:
+        return {"frames": self.slot, "idle_frames": self.idle_frames,
+                "vcs": {v: {"frames": s.frames, "packet_bytes": s.data_bytes, "idle_packets": s.idle_packets}
+                        for v, s in self.vcs.items()}}
