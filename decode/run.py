@@ -1,0 +1,423 @@
+"""The decode stage: raw channel bits → Level 0 directory + ``decode_report.json``.
+
+``run(manifest_or_channel_file, out_dir, cfg) -> DecodeReport``
+
+1. Input: a pass manifest (ICD §1: satellite, pass_id, channels with bytes and SHA-256) or a
+   bare channel file (satellite from ``satellite=`` or from the SCID of its first good frames).
+   Manifest problems (unreadable JSON, missing fields, missing files, wrong sizes, SHA-256
+   mismatch, unknown satellite) are :class:`~srd.errors.ManifestError` /
+   :class:`~srd.errors.ChecksumError` entries in a ``failed`` report.
+2. Per channel, streaming in ``chunk_bytes`` pieces (bounded memory whatever the pass size):
+   :class:`decode.sync.ChannelDecoder` (sync, derandomise, RS) → :class:`decode.frames.FrameDemux`
+   (AOS checks, VC demux, count gaps) → :class:`decode.packets.PacketAssembler` per VC →
+   per-APID packet files (image and other APIDs) or the ancillary merger (the ancillary VC is
+   sent on both channels). The SHA-256 of each file is computed on the same read.
+3. Ancillary packets merged and de-duplicated, written in time order + decoded arrays.
+4. Image payload: key check, decryption, decompression into band images (:mod:`decode.payload`).
+5. Report written beside the outputs, the directory renamed into place.
+
+``ccsds_only``: another mission's CCSDS stream (e.g. Suomi-NPP) — frames and packets are checked
+generically (no VC/APID maps, no ICD time code), every APID is written as a packet file, no
+ancillary or image products.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from decode import formats as F
+from decode.frames import FrameDemux, parse_headers
+from decode.level0 import PacketFiles, commit, temp_dir, write_ancillary
+from decode.packets import (PH, SH, AncillaryMerger, ApidTracker, MpduStats, PacketAssembler,
+                            Packet)
+from decode.report import (STATUS_DATA_LOSS, STATUS_FAILED, STATUS_OK, ChannelReport,
+                           DecodeReport)
+from srd.errors import (ChecksumError, ManifestError, SrdError, TelemetryError,
+                        UnknownSatelliteError)
+
+DEFAULT_CHUNK = 8 << 20
+MANIFEST_FIELDS = {"satellite": str, "pass_id": str, "channels": list}
+
+
+@dataclass
+class _Channel:
+    name: str
+    path: Path
+    bytes: int | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class _Input:
+    pass_id: str
+    satellite: object | None
+    channels: list[_Channel] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- input resolution
+
+def read_manifest(path: Path, cfg) -> _Input:
+    """Parse and check a pass manifest (ICD §1); raises :class:`ManifestError`."""
+    try:
+        m = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise ManifestError(f"cannot read the manifest ({e.strerror})", path=path) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ManifestError(f"not valid JSON ({e})", path=path) from None
+    if not isinstance(m, dict):
+        raise ManifestError("manifest is not a JSON object", path=path)
+    for k, t in MANIFEST_FIELDS.items():
+        if k not in m:
+            raise ManifestError("required field is missing", path=path, field=k)
+        if not isinstance(m[k], t):
+            raise ManifestError(f"must be a {t.__name__}", path=path, field=k)
+    try:
+        sat = cfg.satellite(m["satellite"])
+    except UnknownSatelliteError as e:
+        raise ManifestError(f"satellite {m['satellite']!r} is not configured ({e.message})",
+                            path=path, field="satellite") from None
+    inp = _Input(pass_id=m["pass_id"], satellite=sat)
+    if not m["channels"]:
+        raise ManifestError("no channel listed", path=path, field="channels")
+    names = set()
+    for i, c in enumerate(m["channels"]):
+        fld = f"channels[{i}]"
+        if not isinstance(c, dict) or not all(k in c for k in ("name", "file", "bytes", "sha256")):
+            raise ManifestError("channel entry needs name, file, bytes, sha256", path=path, field=fld)
+        if c["name"] in names:
+            raise ManifestError(f"channel {c['name']!r} listed twice", path=path, field=fld)
+        if c["name"] not in sat.virtual_channels.modules_by_channel:
+            raise ManifestError(f"channel {c['name']!r} not in the profile of {sat.name} "
+                                f"({sorted(sat.virtual_channels.modules_by_channel)})", path=path,
+                                field=f"{fld}.name")
+        names.add(c["name"])
+        f = Path(path).parent / str(c["file"])
+        if not f.is_file():
+            raise ManifestError(f"channel file {f} not found", path=path, field=f"{fld}.file")
+        if not isinstance(c["bytes"], int) or f.stat().st_size != c["bytes"]:
+            raise ManifestError(f"channel {c['name']}: file has {f.stat().st_size} bytes, manifest "
+                                f"says {c['bytes']}", path=path, field=f"{fld}.bytes")
+        inp.channels.append(_Channel(c["name"], f, c["bytes"], str(c["sha256"]).lower()))
+    return inp
+
+
+def detect_scid(path: Path, coding, limit: int = 32 << 20) -> int | None:
+    """Modal SCID of the first RS-valid AOS frames of a channel file (None if none in ``limit``)."""
+    from decode.sync import ChannelDecoder
+    dec = ChannelDecoder(coding)
+    seen: dict[int, int] = {}
+    with open(path, "rb") as f:
+        read = 0
+        while read < limit:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            read += len(chunk)
+            b = dec.work(chunk)
+            if len(b.frames):
+                h = parse_headers(np.asarray(b.frames)[np.asarray(b.ok, bool)])
+                for s in h["scid"][h["version"] == F.AOS_VERSION_VALUE].tolist():
+                    seen[s] = seen.get(s, 0) + 1
+                if sum(seen.values()) >= 16:
+                    break
+    return max(seen, key=seen.get) if seen else None
+
+
+def _channel_name_from_file(path: Path, sat) -> str | None:
+    stem = path.stem
+    for name in sat.virtual_channels.modules_by_channel:
+        if stem.endswith(f"_{name}"):
+            return name
+    return None
+
+
+# ---------------------------------------------------------------------------- per channel
+
+class _Sink:
+    """Where packets go: ancillary merger or the per-APID packet files (+ accounting)."""
+
+    def __init__(self, pkt_files: PacketFiles, sat, ccsds_only: bool) -> None:
+        self.files = pkt_files
+        self.ccsds_only = ccsds_only
+        self.anc_vc = None if ccsds_only else sat.virtual_channels.ancillary
+        self.merger = AncillaryMerger()
+        self.tracker = ApidTracker(expected_length=None if ccsds_only else _expected_length(sat),
+                                   timed=not ccsds_only)
+
+    def put(self, pkts: list[Packet]) -> None:
+        for p in pkts:
+            if p.vcid == self.anc_vc:
+                self.merger.add(p)
+            else:
+                self.tracker.add(p)
+                self.files.write(p)
+
+
+def _expected_length(sat) -> Callable[[int], int | None]:
+    a = sat.apids
+    fixed = {a.ephemeris: F.EPHEMERIS.itemsize, a.attitude: F.ATTITUDE.itemsize,
+             a.housekeeping: F.HOUSEKEEPING.itemsize, a.datatake: F.DATATAKE_START.itemsize}
+    fixed = {k: SH + v for k, v in fixed.items()}
+    return fixed.get
+
+
+def _apid_ok(sat, vcid: int) -> Callable[[int], bool]:
+    vcm, a = sat.virtual_channels, sat.apids
+    if vcid == vcm.ancillary:
+        allowed = {a.ephemeris, a.attitude, a.housekeeping, a.datatake}
+        return allowed.__contains__
+    m = vcm.module_of_vc(vcid)
+    allowed = {a.image(m, b) for b in a.band_offset}
+    return allowed.__contains__
+
+
+def _decode_channel(ch: _Channel, sat, sink: _Sink, ccsds_only: bool, chunk_bytes: int,
+                    progress: Callable[[int], None] | None) -> tuple[ChannelReport, list[dict]]:
+    from decode.sync import ChannelDecoder
+    coding = sat.coding
+    vcm = sat.virtual_channels
+    allowed = None if (ccsds_only or ch.name is None) else vcm.vcids_of_channel(ch.name)
+    if not ccsds_only and ch.name is None:
+        allowed = {vcm.ancillary, vcm.idle, *vcm.image_by_module.values()}
+    dec = ChannelDecoder(coding)
+    demux = FrameDemux(sat.scid, vcm.idle, allowed)
+    zone = coding.frame_length - F.AOS_HEADER_LENGTH - F.MPDU_HEADER_LENGTH
+    asm: dict[int, PacketAssembler] = {}
+    sha = hashlib.sha256()
+    uncorrectable = 0
+    total = 0
+    errors: list[dict] = []
+
+    def consume(batch) -> None:
+        nonlocal uncorrectable
+        frames = np.asarray(batch.frames)
+        if frames.shape[0] == 0:
+            return
+        ok = np.asarray(batch.ok, bool)
+        uncorrectable += int((~ok).sum())
+        for run in demux.feed(frames, ok):
+            a = asm.get(run.vcid)
+            if a is None:
+                a = asm[run.vcid] = PacketAssembler(run.vcid, zone, None if ccsds_only else _apid_ok(sat, run.vcid),
+                                                    sat.apids.idle)
+            sink.put(a.feed(run))
+
+    try:
+        f = open(ch.path, "rb")
+    except OSError as e:
+        raise TelemetryError(f"cannot read channel file ({e.strerror})", path=ch.path) from None
+    with f:
+        while True:
+            chunk = f.read(chunk_bytes)
+            if not chunk:
+                break
+            sha.update(chunk)
+            total += len(chunk)
+            consume(dec.work(chunk))
+            if progress:
+                progress(len(chunk))
+    consume(dec.flush())
+    st = dec.stats
+    fs = demux.stats
+    vcs = {}
+    for v, s in sorted(fs.vcs.items()):
+        d = s.to_dict()
+        d.update(asm[v].stats.to_dict() if v in asm else MpduStats().to_dict())
+        vcs[v] = d
+    losses = list(getattr(st, "sync_losses", []) or [])
+    rep = ChannelReport(
+        name=ch.name or "?", file=str(ch.path), bytes=total, cadus=int(getattr(st, "cadus", 0)),
+        sync_losses=len(losses), sync_loss_offsets=tuple(tuple(x) if isinstance(x, (tuple, list)) else x
+                                                          for x in losses[:50]),
+        inverted_stretches=int(getattr(st, "inverted_stretches", 0) or 0),
+        slips=int(_count(getattr(st, "slips", 0))),
+        rs_corrected_symbols=int(getattr(st, "rs_corrected_symbols", 0)),
+        rs_uncorrectable_codewords=int(getattr(st, "rs_uncorrectable_codewords", 0)),
+        rs_uncorrectable_codeblocks=uncorrectable,
+        truncated_bytes=int(_count(getattr(st, "truncated_bytes", getattr(st, "truncated", 0)))),
+        noise_bytes=int(getattr(st, "noise_bytes", 0) or 0),
+        frames=fs.frames, wrong_version=fs.wrong_version, wrong_scid=fs.wrong_scid,
+        unexpected_vcid=fs.unexpected_vcid, idle_frames=fs.idle_frames,
+        scids_seen=dict(fs.scids_seen), vcs=vcs, sha256=sha.hexdigest())
+    where = f"channel {rep.name}"
+    if total == 0:
+        errors.append(TelemetryError(f"{where}: channel file is empty", path=ch.path).to_dict())
+    elif rep.cadus == 0:
+        errors.append(TelemetryError(f"{where}: no CADU found in {total} bytes (noise, or not this "
+                                     f"channel coding: ASM {coding.asm})", path=ch.path).to_dict())
+    elif fs.frames == 0:
+        errors.append(TelemetryError(f"{where}: {rep.cadus} CADUs but none passed Reed-Solomon",
+                                     path=ch.path).to_dict())
+    elif fs.wrong_scid == fs.frames - fs.wrong_version:
+        seen = ", ".join(f"{k} ({v} frames)" for k, v in sorted(fs.scids_seen.items()))
+        errors.append(TelemetryError(f"{where}: no frame of {sat.name} (SCID {sat.scid}); SCIDs seen: {seen}",
+                                     path=ch.path, field="scid").to_dict())
+    if ch.sha256 is not None and rep.sha256 != ch.sha256:
+        errors.append(ChecksumError(f"{where}: SHA-256 {rep.sha256[:16]}… does not match the manifest "
+                                    f"({ch.sha256[:16]}…); decoded anyway, do not trust", path=ch.path,
+                                    field="sha256").to_dict())
+    return rep, errors
+
+
+def _count(x) -> int:
+    return len(x) if isinstance(x, (list, tuple)) else int(x or 0)
+
+
+# ---------------------------------------------------------------------------- the stage
+
+def run(source: str | Path, out_dir: str | Path, cfg, *, satellite: str | None = None,
+        ccsds_only: bool = False, satellite_profile=None, chunk_bytes: int = DEFAULT_CHUNK,
+        progress: Callable[[int], None] | None = None) -> DecodeReport:
+    """Decode one pass (manifest) or one channel file into ``<out_dir>/<pass_id>/``.
+
+    ``satellite``: configured satellite name (bare channel files; default: by SCID).
+    ``satellite_profile``: a :class:`station_config.models.Satellite` used as is (other
+    missions, tests). ``progress(n_bytes)`` is called after each chunk. Never raises for bad
+    telemetry: problems are in ``report.errors`` and ``report.status``.
+    """
+    t0 = time.perf_counter()
+    source = Path(source)
+    out_dir = Path(out_dir)
+    try:
+        inp = _resolve(source, cfg, satellite, satellite_profile)
+    except (ManifestError, TelemetryError, UnknownSatelliteError) as e:
+        pid = source.stem or "pass"
+        return _failed(pid, source, out_dir, [e.to_dict()], t0, None)
+    sat = inp.satellite
+    tmp = temp_dir(out_dir, inp.pass_id)
+    pkt_files = PacketFiles(tmp / "packets")
+    sink = _Sink(pkt_files, sat, ccsds_only)
+    channels, errors, warnings = [], list(inp.errors), []
+    try:
+        for ch in inp.channels:
+            rep, errs = _decode_channel(ch, sat, sink, ccsds_only, chunk_bytes, progress)
+            channels.append(rep)
+            errors += errs
+        # ancillary merge (time order), then its accounting and files
+        anc_pkts = list(sink.merger.merged())
+        anc_tracker = ApidTracker(expected_length=sink.tracker.expected_length, timed=True)
+        for p in anc_pkts:
+            anc_tracker.add(p)
+            pkt_files.write(p)
+    finally:
+        pkt_files.close()
+    apid_stats = dict(sink.tracker.stats)
+    for a, s in anc_tracker.stats.items():
+        s.duplicates = sink.merger.duplicates.get(a, 0)
+        apid_stats[a] = s
+    for a, n in sink.merger.conflicts.items():
+        errors.append({"error": "DecodeError", "message": f"APID {a:#05x}: {n} ancillary packet(s) differ "
+                       "between channels under the same (time, sequence count); first copy kept"})
+    bands, datatakes, anc_rows = [], [], {}
+    if not ccsds_only:
+        from decode.payload import KeyRing, build_images, parse_datatake
+        dts = {}
+        for p in anc_pkts:
+            if p.apid == sat.apids.datatake and len(p.data) == PH + SH + F.DATATAKE_START.itemsize:
+                d = parse_datatake(p)
+                dts.setdefault(d.datatake, d)
+        ring = KeyRing(cfg, dts)
+        ring.verify_all()
+        results = build_images(tmp / "packets", tmp / "image", cfg, sat, ring)
+        for d in dts.values():
+            if d.error:
+                errors.append({"error": "KeyMissingError", "message": f"datatake {d.datatake}: {d.error}; image "
+                               "lines masked undecryptable (status 2), packets kept as transmitted",
+                               "datatake": d.datatake, "key_id": d.key_id})
+        for u in sorted(ring.unverified):
+            warnings.append(f"datatake {u}: no datatake-start packet received, key used without "
+                            "key-check-value verification")
+        datatakes = [d.to_dict() for d in sorted(dts.values(), key=lambda d: d.datatake)]
+        anc_rows = write_ancillary(tmp / "ancillary", anc_pkts, sat.apids, datatakes)
+        bands = [r.to_dict() for r in results]
+        for r in results:
+            for e in r.errors:
+                errors.append({"error": "CompressionError", **e})
+    lost = _data_lost(channels, apid_stats, bands)
+    failed = not channels or all(c.frames - c.wrong_scid - c.wrong_version <= 0 for c in channels)
+    status = STATUS_FAILED if failed else (STATUS_DATA_LOSS if (lost or errors) else STATUS_OK)
+    total = sum(c.bytes for c in channels)
+    wall = time.perf_counter() - t0
+    report = DecodeReport(
+        pass_id=inp.pass_id, satellite=sat.name, scid=sat.scid, input=str(source),
+        level0_dir=str(out_dir / inp.pass_id), status=status, errors=tuple(errors),
+        warnings=tuple(warnings), channels=tuple(channels),
+        apids={f"{a:#05x}": s.to_dict() for a, s in sorted(apid_stats.items())},
+        bands=tuple(bands), datatakes=tuple(datatakes), ancillary_rows=anc_rows, ccsds_only=ccsds_only,
+        channel_bytes=total, wall_time_s=round(wall, 3),
+        throughput_mbps=round(total * 8 / wall / 1e6, 2) if wall > 0 else 0.0,
+        peak_rss_mb=_peak_rss_mb())
+    report.write(tmp / "decode_report.json")
+    commit(tmp, out_dir, inp.pass_id)
+    return report
+
+
+def _data_lost(channels, apid_stats, bands) -> bool:
+    for c in channels:
+        if c.rs_uncorrectable_codeblocks or c.truncated_bytes:
+            return True
+        for v in c.vcs.values():
+            if v["frames_missing"] or v["count_errors"] or v["packets_cut"] or v["fhp_errors"] or v["header_errors"]:
+                return True
+    for s in apid_stats.values():
+        if s.packets_missing or s.length_errors:
+            return True
+    return any(b["lines_missing"] or b["lines_undecryptable"] or b["lines_decompression_error"]
+               or b["incomplete_units"] for b in bands)
+
+
+def _resolve(source: Path, cfg, satellite: str | None, profile) -> _Input:
+    if source.suffix.lower() == ".json":
+        inp = read_manifest(source, cfg)
+        if profile is not None:
+            inp.satellite = profile
+        return inp
+    if not source.is_file():
+        raise TelemetryError("input not found (a pass manifest .json or a channel file)", path=source)
+    if profile is not None:
+        sat = profile
+    elif satellite:
+        sat = cfg.satellite(satellite)
+    else:
+        any_sat = next(iter(cfg.satellites.values()))
+        scid = detect_scid(source, any_sat.coding) if source.stat().st_size else None
+        if scid is None:
+            # nothing decodable: let the channel pass report what it found (empty, noise)
+            sat = any_sat
+            inp = _Input(pass_id=source.stem, satellite=sat)
+            inp.channels.append(_Channel(_channel_name_from_file(source, sat), source))
+            inp.errors.append(TelemetryError("no RS-valid AOS frame to identify the spacecraft; give "
+                                             "--satellite", path=source, field="scid").to_dict())
+            return inp
+        sat = cfg.satellite_by_scid(scid)
+        if sat is None:
+            raise TelemetryError(f"SCID {scid} is not a configured satellite "
+                                 f"({', '.join(f'{s.name}={s.scid}' for s in cfg.satellites.values())}); "
+                                 "give --satellite", path=source, field="scid", scid=scid)
+    inp = _Input(pass_id=source.stem, satellite=sat)
+    inp.channels.append(_Channel(_channel_name_from_file(source, sat), source))
+    return inp
+
+
+def _failed(pass_id: str, source: Path, out_dir: Path, errors: list[dict], t0: float, sat) -> DecodeReport:
+    tmp = temp_dir(out_dir, pass_id)
+    report = DecodeReport(pass_id=pass_id, satellite=getattr(sat, "name", None), scid=getattr(sat, "scid", None),
+                          input=str(source), level0_dir=str(out_dir / pass_id), status=STATUS_FAILED,
+                          errors=tuple(errors), wall_time_s=round(time.perf_counter() - t0, 3),
+                          peak_rss_mb=_peak_rss_mb())
+    report.write(tmp / "decode_report.json")
+    commit(tmp, out_dir, pass_id)
+    return report
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
