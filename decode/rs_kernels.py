@@ -248,11 +248,13 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
 
 @njit(cache=True)
 def decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
-                 data_out, corrected, cw, work):
+                 data_out, corrected, cw, work, stop_on_fail):
     """Decode one interleaved codeblock (nn·I bytes) into ``data_out`` (kk·I bytes, transmitted
     basis) and ``corrected`` (I int16: symbols corrected per codeword, -1 uncorrectable).
     ``cw`` (uint8, nn) and ``work`` (int64) are scratch. Returns True when every codeword is
-    a valid codeword after correction. Uncorrectable codewords are copied uncorrected."""
+    a valid codeword after correction. Uncorrectable codewords are copied uncorrected.
+    With ``stop_on_fail`` it returns False at the first uncorrectable codeword (trial decodes:
+    ``corrected`` of the later codewords is then undefined)."""
     for i in range(kk * interleave):
         data_out[i] = block[i]
     ok = True
@@ -278,6 +280,8 @@ def decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab,
             if ne < 0:
                 corrected[kc] = -1
                 ok = False
+                if stop_on_fail:
+                    return False
                 continue
             corrected[kc] = ne
             for p in range(kk):
@@ -294,4 +298,4 @@ def decode_blocks(blocks, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gta
     work = np.empty(5 * (nroots + 1) + nn + 32, np.int64)
     for f in range(blocks.shape[0]):
         ok[f] = decode_block(blocks[f], interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab,
-                             expb, logb, data_out[f], corrected[f], cw, work)
+                             expb, logb, data_out[f], corrected[f], cw, work, False)

@@ -1,0 +1,423 @@
+"""Numba kernels of CADU frame synchronisation (CCSDS 131.0-B-3 §9 ASM, §10 randomiser, §4 RS).
+
+One kernel, :func:`sync_scan`, runs the search / lock / flywheel state machine over a byte
+buffer of the raw channel stream (hard bits, MSB first), derandomises and RS-decodes every
+CADU it frames, and stops when it needs more data, when its output is full or at the end.
+Its decisions depend only on the bits, never on where the stream was cut into chunks: when a
+decision needs bits beyond the buffer (a whole CADU, the slip window, the flywheel lookahead)
+it returns with the state *before* that decision and is called again with more data.
+
+Positions are bit offsets relative to ``buf[0]`` (MSB of byte 0 = bit 0).
+
+Safety rules (issue 4: "pass on no wrong frame"):
+
+* polarity is decided by the ASM bits only (majority, with a margin): RS cannot decide it,
+  because the complement of a dual-basis CCSDS codeword is again a codeword (the all-ones
+  word is one: Σ β^(ij) = 0 for every root);
+* a CADU is "ok" only when every RS codeword is (now) a valid codeword — a block read one or
+  two bits off its true position is not a codeword (with probability ~1 - 1e-13 per
+  codeword), so a slipped stream produces flagged frames, never wrong good ones;
+* when the ASM is missing or a CADU fails RS, the frame is re-tried at ±1 and ±2 bits and the
+  lattice follows the offset whose RS decode succeeds (a slip);
+* after ``flywheel`` consecutive CADU positions with neither an ASM nor a decodable block,
+  lock is lost at the first of them (frames in between are not emitted: they are noise or
+  unrecoverable) and the search restarts there.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+from decode.rs_kernels import decode_block
+
+SEARCH = 0
+LOCKED = 1
+DONE = 2
+
+# event kinds (ev_kind)
+EV_ACQUIRE = 1      # lock acquired at ev_bit; ev_val = bits skipped while searching
+EV_LOSS = 2         # lock lost at ev_bit (first missing CADU); ev_val = flywheel CADUs tried
+EV_SLIP = 3         # lattice moved by ev_val bits (−2..2) at ev_bit
+EV_POLARITY = 4     # polarity became ev_val (1 = inverted) at ev_bit
+EV_TRUNCATED = 5    # stream ends inside a CADU starting at ev_bit; ev_val = bits present
+EV_FLYWHEEL = 6     # ev_val CADUs framed at ev_bit.. without ASM and without a valid RS block
+
+# parameter vector indices
+P_ASM, P_ASM_BITS, P_TOL, P_CADU_BITS, P_BLOCK_BYTES, P_FLYWHEEL, P_I, P_NN, P_KK, P_NROOTS, P_FCR = range(11)
+N_PARAMS = 11
+# state vector indices
+S_MODE, S_POS, S_INV, S_COVERED, S_SEARCH_FROM = range(5)
+N_STATE = 5
+# return codes
+R_NEED_MORE, R_FULL, R_END = 0, 1, 2
+
+
+@intrinsic
+def popcount64(typingctx, x):
+    """Population count of a uint64 (LLVM ctpop → POPCNT)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def asm_distance(buf, nbytes, q, asm, asm_bits):
+    """Hamming distance between the ASM and the ``asm_bits`` bits at bit ``q`` (bytes past
+    ``nbytes`` read as 0; callers check that the window is inside the data)."""
+    j = q >> 3
+    s = q & 7
+    w = np.uint64(0)
+    for i in range(8):
+        w = w << np.uint64(8)
+        if j + i < nbytes:
+            w = w | np.uint64(buf[j + i])
+    win = (w << np.uint64(s)) >> np.uint64(64 - asm_bits)
+    return np.int64(popcount64(win ^ np.uint64(asm)))
+
+
+@njit(cache=True)
+def find_asm(buf, nbytes, q0, q_end, asm, asm_bits, tol):
+    """First bit position q in [q0, q_end) whose ASM window is within ``tol`` bit errors of the
+    ASM or of its complement (q + asm_bits must fit in the data). Returns -1 if none.
+    Byte-wise rolling 64-bit register, 8 popcounts per byte."""
+    nbits = nbytes * 8
+    last = min(q_end, nbits - asm_bits + 1)
+    if q0 >= last:
+        return -1
+    a = np.uint64(asm)
+    mask = np.uint64((1 << asm_bits) - 1) if asm_bits < 64 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    hi = asm_bits - tol
+    j = q0 >> 3
+    w = np.uint64(0)
+    for i in range(8):
+        w = w << np.uint64(8)
+        if j + i < nbytes:
+            w = w | np.uint64(buf[j + i])
+    while j * 8 < last:
+        for s in range(8):
+            q = j * 8 + s
+            if q < q0:
+                continue
+            if q >= last:
+                return -1
+            d = np.int64(popcount64(((w >> np.uint64(64 - asm_bits - s)) & mask) ^ a))
+            if d <= tol or d >= hi:
+                return q
+        j += 1
+        w = w << np.uint64(8)
+        if j + 7 < nbytes:
+            w = w | np.uint64(buf[j + 7])
+    return -1
+
+
+@njit(cache=True)
+def extract_block(buf, q, nb, xor_row, out):
+    """``nb`` bytes starting at bit ``q``, XORed with ``xor_row`` (PN, or PN^FF when inverted)."""
+    j = q >> 3
+    s = q & 7
+    if s == 0:
+        for i in range(nb):
+            out[i] = buf[j + i] ^ xor_row[i]
+    else:
+        rs = 8 - s
+        for i in range(nb):
+            out[i] = (((np.int64(buf[j + i]) << s) | (np.int64(buf[j + i + 1]) >> rs)) & 0xFF) ^ xor_row[i]
+
+
+@njit(cache=True)
+def _polarity(d, asm_bits):
+    """Polarity from the ASM bits: 0 normal, 1 inverted, -1 ambiguous (within asm_bits/8 of
+    half the bits — the RS code cannot tell polarity, so such a position is not decoded)."""
+    margin = max(asm_bits // 8, 1)
+    if 2 * d <= asm_bits - 2 * margin:
+        return 0
+    if 2 * d >= asm_bits + 2 * margin:
+        return 1
+    return -1
+
+
+@njit(cache=True)
+def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gtab, expb, logb,
+              out_frames, out_ok, out_corr, out_bit, out_inv, ev_kind, ev_bit, ev_val, block, cw, work):
+    """Frame, derandomise and RS-decode CADUs in ``buf[:nbytes]``.
+
+    ``state`` (int64, in/out): mode, position (relative bit: next expected ASM when locked, next
+    search start when searching), polarity, bits covered by emitted CADUs, search start of the
+    current search. ``final``: no more data will come (bits past the end count as absent).
+    Returns (code, n_frames, n_events) with code R_NEED_MORE, R_FULL or R_END.
+    """
+    asm = params[P_ASM]
+    asm_bits = params[P_ASM_BITS]
+    tol = params[P_TOL]
+    cadu_bits = params[P_CADU_BITS]
+    nb = params[P_BLOCK_BYTES]
+    flywheel = params[P_FLYWHEEL]
+    interleave = params[P_I]
+    nn = params[P_NN]
+    kk = params[P_KK]
+    nroots = params[P_NROOTS]
+    fcr = params[P_FCR]
+    nbits = nbytes * 8
+    cap = out_ok.shape[0]
+    ecap = ev_kind.shape[0]
+    n = 0
+    ne = 0
+    mode = state[S_MODE]
+    q = state[S_POS]
+    inv = state[S_INV]
+    covered = state[S_COVERED]
+    search_from = state[S_SEARCH_FROM]
+    code = R_END
+
+    while True:
+        if n >= cap or ne + 8 > ecap:
+            code = R_FULL
+            break
+        if mode == DONE:
+            code = R_END
+            break
+        if mode == SEARCH:
+            c = find_asm(buf, nbytes, q, nbits, asm, asm_bits, tol)
+            if c < 0:
+                if final:
+                    mode = DONE
+                    q = nbits
+                    code = R_END
+                else:
+                    # keep searching from the first position not yet fully examined
+                    q = max(q, nbits - asm_bits + 1)
+                    code = R_NEED_MORE
+                break
+            # verification needs the CADU and the next ASM
+            if c + cadu_bits + asm_bits > nbits and not final:
+                q = c
+                code = R_NEED_MORE
+                break
+            if c + cadu_bits > nbits:
+                # final: an ASM-like pattern too close to the end to verify; an exact ASM is
+                # reported as a truncated CADU, anything else is noise
+                d = asm_distance(buf, nbytes, c, asm, asm_bits)
+                if d == 0 or d == asm_bits:
+                    ev_kind[ne] = EV_TRUNCATED
+                    ev_bit[ne] = c
+                    ev_val[ne] = nbits - c
+                    ne += 1
+                    mode = DONE
+                    q = nbits
+                    code = R_END
+                    break
+                q = c + 1
+                continue
+            d = asm_distance(buf, nbytes, c, asm, asm_bits)
+            pol = 1 if d > asm_bits - d else 0
+            extract_block(buf, c + asm_bits, nb, xor_rows[pol], block)
+            good = decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
+                                out_frames[n], out_corr[n], cw, work, False)
+            confirmed = good
+            if not good and c + cadu_bits + asm_bits <= nbits:
+                d2 = asm_distance(buf, nbytes, c + cadu_bits, asm, asm_bits)
+                confirmed = d2 <= tol or d2 >= asm_bits - tol
+            if not confirmed:
+                q = c + 1
+                continue
+            ev_kind[ne] = EV_ACQUIRE
+            ev_bit[ne] = c
+            ev_val[ne] = c - search_from
+            ne += 1
+            if pol != inv:
+                ev_kind[ne] = EV_POLARITY
+                ev_bit[ne] = c
+                ev_val[ne] = pol
+                ne += 1
+                inv = pol
+            out_ok[n] = good
+            out_bit[n] = c
+            out_inv[n] = pol
+            n += 1
+            covered += cadu_bits
+            mode = LOCKED
+            q = c + cadu_bits
+            continue
+
+        # ---------------------------------------------------------------- LOCKED at q
+        if q + cadu_bits + 2 > nbits:
+            if not final:
+                code = R_NEED_MORE
+                break
+            if q + cadu_bits > nbits:
+                if nbits - q >= asm_bits:
+                    d = asm_distance(buf, nbytes, q, asm, asm_bits)
+                    if d <= tol or d >= asm_bits - tol:
+                        ev_kind[ne] = EV_TRUNCATED
+                        ev_bit[ne] = q
+                        ev_val[ne] = nbits - q
+                        ne += 1
+                mode = DONE
+                code = R_END
+                break
+        d = asm_distance(buf, nbytes, q, asm, asm_bits)
+        matched = d <= tol or d >= asm_bits - tol
+        if not matched:
+            # ASM slipped by 1-2 bits? (closest match wins, then the smaller shift)
+            best = 0
+            bestd = tol + 1
+            for k in range(4):
+                o = (-1, 1, -2, 2)[k]
+                q2 = q + o
+                if q2 < 0 or q2 + cadu_bits > nbits:
+                    continue
+                d2 = asm_distance(buf, nbytes, q2, asm, asm_bits)
+                dd = min(d2, asm_bits - d2)
+                if dd < bestd:
+                    best = o
+                    bestd = dd
+            if bestd <= tol:
+                ev_kind[ne] = EV_SLIP
+                ev_bit[ne] = q + best
+                ev_val[ne] = best
+                ne += 1
+                q = q + best
+                d = asm_distance(buf, nbytes, q, asm, asm_bits)
+                matched = True
+        if matched:
+            pol = 1 if d > asm_bits - d else 0
+            if pol != inv:
+                ev_kind[ne] = EV_POLARITY
+                ev_bit[ne] = q
+                ev_val[ne] = pol
+                ne += 1
+                inv = pol
+            extract_block(buf, q + asm_bits, nb, xor_rows[inv], block)
+            good = decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
+                                out_frames[n], out_corr[n], cw, work, False)
+            if not good:
+                # RS failed behind a good ASM: the block may be one or two bits off (slip
+                # inside the ASM); take the offset whose block decodes
+                for k in range(4):
+                    o = (-1, 1, -2, 2)[k]
+                    q2 = q + o
+                    if q2 < 0 or q2 + cadu_bits > nbits:
+                        continue
+                    p2 = _polarity(asm_distance(buf, nbytes, q2, asm, asm_bits), asm_bits)
+                    if p2 < 0:
+                        continue
+                    extract_block(buf, q2 + asm_bits, nb, xor_rows[p2], block)
+                    if decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb,
+                                    logb, out_frames[n], out_corr[n], cw, work, True):
+                        ev_kind[ne] = EV_SLIP
+                        ev_bit[ne] = q2
+                        ev_val[ne] = o
+                        ne += 1
+                        if p2 != inv:
+                            ev_kind[ne] = EV_POLARITY
+                            ev_bit[ne] = q2
+                            ev_val[ne] = p2
+                            ne += 1
+                            inv = p2
+                        q = q2
+                        good = True
+                        break
+                if not good:       # re-decode at q for the per-codeword counts of the flagged frame
+                    extract_block(buf, q + asm_bits, nb, xor_rows[inv], block)
+                    decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
+                                 out_frames[n], out_corr[n], cw, work, False)
+            out_ok[n] = good
+            out_bit[n] = q
+            out_inv[n] = inv
+            n += 1
+            covered += cadu_bits
+            q += cadu_bits
+            continue
+
+        # no ASM near q: try the block itself at q, q±1, q±2 (ASM destroyed, data intact)
+        got = False
+        for k in range(5):
+            o = (0, -1, 1, -2, 2)[k]
+            q2 = q + o
+            if q2 < 0 or q2 + cadu_bits > nbits:
+                continue
+            p2 = _polarity(asm_distance(buf, nbytes, q2, asm, asm_bits), asm_bits)
+            if p2 < 0:
+                continue
+            extract_block(buf, q2 + asm_bits, nb, xor_rows[p2], block)
+            if decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
+                            out_frames[n], out_corr[n], cw, work, True):
+                if o != 0:
+                    ev_kind[ne] = EV_SLIP
+                    ev_bit[ne] = q2
+                    ev_val[ne] = o
+                    ne += 1
+                if p2 != inv:
+                    ev_kind[ne] = EV_POLARITY
+                    ev_bit[ne] = q2
+                    ev_val[ne] = p2
+                    ne += 1
+                    inv = p2
+                out_ok[n] = True
+                out_bit[n] = q2
+                out_inv[n] = inv
+                n += 1
+                covered += cadu_bits
+                q = q2 + cadu_bits
+                got = True
+                break
+        if got:
+            continue
+
+        # flywheel: is there an ASM on the lattice within the next `flywheel` CADUs?
+        need = q + (flywheel + 1) * cadu_bits + 2 + asm_bits
+        if need > nbits and not final:
+            code = R_NEED_MORE
+            break
+        found_k = -1
+        for kf in range(1, flywheel + 1):
+            bestd = tol + 1
+            for k in range(5):
+                o = (0, -1, 1, -2, 2)[k]
+                q2 = q + kf * cadu_bits + o
+                if q2 + asm_bits > nbits:
+                    continue
+                d2 = asm_distance(buf, nbytes, q2, asm, asm_bits)
+                dd = min(d2, asm_bits - d2)
+                if dd < bestd:
+                    bestd = dd
+            if bestd <= tol:
+                found_k = kf
+                break
+        if found_k < 0:
+            ev_kind[ne] = EV_LOSS
+            ev_bit[ne] = q
+            ev_val[ne] = flywheel
+            ne += 1
+            mode = SEARCH
+            search_from = q
+            continue
+        # an ASM follows on the lattice: this CADU is real but unrecoverable. Emit it flagged
+        # (never ok: without its ASM its polarity is not trustworthy) and go on at the next
+        # lattice position, which the loop handles like any other.
+        ev_kind[ne] = EV_FLYWHEEL
+        ev_bit[ne] = q
+        ev_val[ne] = found_k
+        ne += 1
+        extract_block(buf, q + asm_bits, nb, xor_rows[inv], block)
+        decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
+                     out_frames[n], out_corr[n], cw, work, False)
+        for i in range(interleave):
+            out_corr[n, i] = -1
+        out_ok[n] = False
+        out_bit[n] = q
+        out_inv[n] = inv
+        n += 1
+        covered += cadu_bits
+        q += cadu_bits
+
+    state[S_MODE] = mode
+    state[S_POS] = q
+    state[S_INV] = inv
+    state[S_COVERED] = covered
+    state[S_SEARCH_FROM] = search_from
+    return code, n, ne
