@@ -30,12 +30,17 @@ class ChannelReport:
     bytes: int
     cadus: int = 0
     sync_losses: int = 0
-    sync_loss_offsets: tuple = ()
+    sync_loss_offsets: tuple = ()          # ((byte offset, reason), ...) first 50
+    acquisitions: int = 0
     inverted_stretches: int = 0
+    inverted_stretch_list: tuple = ()      # ((first offset, last offset, CADUs), ...) first 50
     slips: int = 0
+    slip_list: tuple = ()                  # ((byte offset, bits), ...) first 50
+    flywheel_cadus: int = 0
     rs_corrected_symbols: int = 0
     rs_uncorrectable_codewords: int = 0
     rs_uncorrectable_codeblocks: int = 0
+    truncated_offset: int | None = None    # a last CADU cut by the end of the file
     truncated_bytes: int = 0
     noise_bytes: int = 0
     frames: int = 0
@@ -83,7 +88,8 @@ class DecodeReport:
         d = asdict(self)
         d["channels"] = [asdict(c) if not isinstance(c, dict) else c for c in self.channels]
         for c in d["channels"]:
-            c["sync_loss_offsets"] = [list(x) if isinstance(x, (tuple, list)) else x for x in c["sync_loss_offsets"]]
+            for k in ("sync_loss_offsets", "inverted_stretch_list", "slip_list"):
+                c[k] = [list(x) if isinstance(x, (tuple, list)) else x for x in c[k]]
             c["vcs"] = {str(k): v for k, v in c["vcs"].items()}
             c["scids_seen"] = {str(k): v for k, v in c["scids_seen"].items()}
         for k in ("errors", "warnings", "bands", "datatakes"):

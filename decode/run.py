@@ -180,36 +180,59 @@ def _apid_ok(sat, vcid: int) -> Callable[[int], bool]:
     return allowed.__contains__
 
 
+class ChannelPipeline:
+    """Frames of one physical channel → packets into ``sink`` (AOS checks, VC demux, M_PDU)."""
+
+    def __init__(self, sat, channel: str | None, sink: _Sink, ccsds_only: bool) -> None:
+        vcm = sat.virtual_channels
+        if ccsds_only:
+            allowed = None
+        elif channel is None:
+            allowed = {vcm.ancillary, vcm.idle, *vcm.image_by_module.values()}
+        else:
+            allowed = vcm.vcids_of_channel(channel)
+        self.sat, self.sink, self.ccsds_only = sat, sink, ccsds_only
+        self.demux = FrameDemux(sat.scid, vcm.idle, allowed)
+        self.zone = sat.coding.frame_length - F.AOS_HEADER_LENGTH - F.MPDU_HEADER_LENGTH
+        self.asm: dict[int, PacketAssembler] = {}
+        self.uncorrectable = 0
+
+    def consume(self, frames, ok) -> None:
+        """One batch: ``frames`` (n, frame_length) uint8 after RS, ``ok`` (n,) bool."""
+        frames = np.asarray(frames)
+        if frames.shape[0] == 0:
+            return
+        ok = np.asarray(ok, bool)
+        self.uncorrectable += int((~ok).sum())
+        for run in self.demux.feed(frames, ok):
+            a = self.asm.get(run.vcid)
+            if a is None:
+                a = self.asm[run.vcid] = PacketAssembler(
+                    run.vcid, self.zone, None if self.ccsds_only else _apid_ok(self.sat, run.vcid),
+                    self.sat.apids.idle)
+            self.sink.put(a.feed(run))
+
+    def vc_report(self) -> dict:
+        out = {}
+        for v, s in sorted(self.demux.stats.vcs.items()):
+            d = s.to_dict()
+            d.update(self.asm[v].stats.to_dict() if v in self.asm else MpduStats().to_dict())
+            out[v] = d
+        return out
+
+
 def _decode_channel(ch: _Channel, sat, sink: _Sink, ccsds_only: bool, chunk_bytes: int,
                     progress: Callable[[int], None] | None) -> tuple[ChannelReport, list[dict]]:
     from decode.sync import ChannelDecoder
     coding = sat.coding
-    vcm = sat.virtual_channels
-    allowed = None if (ccsds_only or ch.name is None) else vcm.vcids_of_channel(ch.name)
-    if not ccsds_only and ch.name is None:
-        allowed = {vcm.ancillary, vcm.idle, *vcm.image_by_module.values()}
     dec = ChannelDecoder(coding)
-    demux = FrameDemux(sat.scid, vcm.idle, allowed)
-    zone = coding.frame_length - F.AOS_HEADER_LENGTH - F.MPDU_HEADER_LENGTH
-    asm: dict[int, PacketAssembler] = {}
+    pipe = ChannelPipeline(sat, ch.name, sink, ccsds_only)
     sha = hashlib.sha256()
-    uncorrectable = 0
     total = 0
     errors: list[dict] = []
 
     def consume(batch) -> None:
-        nonlocal uncorrectable
-        frames = np.asarray(batch.frames)
-        if frames.shape[0] == 0:
-            return
-        ok = np.asarray(batch.ok, bool)
-        uncorrectable += int((~ok).sum())
-        for run in demux.feed(frames, ok):
-            a = asm.get(run.vcid)
-            if a is None:
-                a = asm[run.vcid] = PacketAssembler(run.vcid, zone, None if ccsds_only else _apid_ok(sat, run.vcid),
-                                                    sat.apids.idle)
-            sink.put(a.feed(run))
+        pipe.consume(batch.frames, batch.ok)
 
     try:
         f = open(ch.path, "rb")
@@ -227,24 +250,23 @@ def _decode_channel(ch: _Channel, sat, sink: _Sink, ccsds_only: bool, chunk_byte
                 progress(len(chunk))
     consume(dec.flush())
     st = dec.stats
-    fs = demux.stats
-    vcs = {}
-    for v, s in sorted(fs.vcs.items()):
-        d = s.to_dict()
-        d.update(asm[v].stats.to_dict() if v in asm else MpduStats().to_dict())
-        vcs[v] = d
-    losses = list(getattr(st, "sync_losses", []) or [])
+    fs = pipe.demux.stats
+    vcs = pipe.vc_report()
+    losses = list(st.sync_losses)
+    trunc = st.truncated
     rep = ChannelReport(
-        name=ch.name or "?", file=str(ch.path), bytes=total, cadus=int(getattr(st, "cadus", 0)),
-        sync_losses=len(losses), sync_loss_offsets=tuple(tuple(x) if isinstance(x, (tuple, list)) else x
-                                                          for x in losses[:50]),
-        inverted_stretches=int(getattr(st, "inverted_stretches", 0) or 0),
-        slips=int(_count(getattr(st, "slips", 0))),
-        rs_corrected_symbols=int(getattr(st, "rs_corrected_symbols", 0)),
-        rs_uncorrectable_codewords=int(getattr(st, "rs_uncorrectable_codewords", 0)),
-        rs_uncorrectable_codeblocks=uncorrectable,
-        truncated_bytes=int(_count(getattr(st, "truncated_bytes", getattr(st, "truncated", 0)))),
-        noise_bytes=int(getattr(st, "noise_bytes", 0) or 0),
+        name=ch.name or "?", file=str(ch.path), bytes=total, cadus=int(st.cadus),
+        sync_losses=len(losses), sync_loss_offsets=tuple(tuple(x) for x in losses[:50]),
+        acquisitions=len(st.acquisitions), inverted_stretches=len(st.inverted_stretches),
+        inverted_stretch_list=tuple(tuple(x) for x in st.inverted_stretches[:50]),
+        slips=len(st.slips), slip_list=tuple(tuple(x) for x in st.slips[:50]),
+        flywheel_cadus=int(st.flywheel_cadus),
+        rs_corrected_symbols=int(st.rs_corrected_symbols),
+        rs_uncorrectable_codewords=int(st.rs_uncorrectable_codewords),
+        rs_uncorrectable_codeblocks=int(pipe.uncorrectable),
+        truncated_offset=None if not trunc else int(trunc[0]),
+        truncated_bytes=0 if not trunc else int(trunc[1]),
+        noise_bytes=int(st.noise_bytes),
         frames=fs.frames, wrong_version=fs.wrong_version, wrong_scid=fs.wrong_scid,
         unexpected_vcid=fs.unexpected_vcid, idle_frames=fs.idle_frames,
         scids_seen=dict(fs.scids_seen), vcs=vcs, sha256=sha.hexdigest())
@@ -266,10 +288,6 @@ def _decode_channel(ch: _Channel, sat, sink: _Sink, ccsds_only: bool, chunk_byte
                                     f"({ch.sha256[:16]}…); decoded anyway, do not trust", path=ch.path,
                                     field="sha256").to_dict())
     return rep, errors
-
-
-def _count(x) -> int:
-    return len(x) if isinstance(x, (list, tuple)) else int(x or 0)
 
 
 # ---------------------------------------------------------------------------- the stage
