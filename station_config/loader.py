@@ -112,7 +112,8 @@ def load_config(path: str | Path | None = None, *, now: dt.datetime | None = Non
         paths["root"] = str(Path.cwd() / paths["root"])
     cat = raw.pop("catalogue", {})
     data = {"source": str(path), "station": raw.pop("station", None), "paths": paths,
-            "satellites": satellites, "instruments": instruments, "keys": keys, "catalogue": cat}
+            "satellites": satellites, "instruments": instruments, "keys": keys, "catalogue": cat,
+            "ortho": raw.pop("ortho", {})}
     if raw:
         raise ConfigError(f"unknown section(s) {sorted(raw)}", path=path, field=sorted(raw)[0])
     if data["station"] is None:

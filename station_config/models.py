@@ -329,6 +329,18 @@ class CatalogueConfig(_Frozen):
         return self
 
 
+class OrthoConfig(_Frozen):
+    """Defaults of the ortho stage (``[ortho]``); CLI options override them."""
+
+    resampling: Literal["nearest", "bilinear", "cubic", "lanczos"] = "cubic"
+    pansharpen: Literal["brovey", "gsa", "mtf-glp-hpm", "none"] = "mtf-glp-hpm"
+    tile_size: int = Field(default=1024, ge=64, le=8192, description="output tile side (pixels)")
+    grid_tolerance_px: float = Field(default=0.01, gt=0, le=1, description="inverse-location grid error bound (px)")
+    coregistration_max_px: float = Field(default=0.5, gt=0, description="PAN/MS residual limit (MS px)")
+    workers: int | None = Field(default=None, ge=1, description="local threads (default: all cores)")
+    dask_scheduler: str | None = None           # e.g. tcp://10.0.0.5:8786 → dask.distributed
+
+
 class StationConfig(_Frozen):
     """The whole validated configuration handed to every stage."""
 
@@ -339,6 +351,7 @@ class StationConfig(_Frozen):
     instruments: dict[str, Instrument]
     keys: dict[int, Path] = {}
     catalogue: CatalogueConfig = CatalogueConfig()
+    ortho: OrthoConfig = OrthoConfig()
 
     @model_validator(mode="after")
     def _refs(self) -> "StationConfig":
