@@ -333,7 +333,24 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
             q += cadu_bits
             continue
 
-        # no ASM near q: try the block itself at q, q±1, q±2 (ASM destroyed, data intact)
+        # no ASM near q: try the block itself at q, q±1, q±2 (ASM destroyed, data intact).
+        # Where the damaged ASM does not tell the polarity, the current one is used only if
+        # the next ASM on the lattice confirms it (a flip exactly at this boundary would show).
+        if q + 2 * cadu_bits + 2 + asm_bits > nbits and not final:
+            code = R_NEED_MORE
+            break
+        pol_next = -1
+        bestd = tol + 1
+        for k in range(5):
+            o = (0, -1, 1, -2, 2)[k]
+            q2 = q + cadu_bits + o
+            if q2 + asm_bits > nbits:
+                continue
+            d2 = asm_distance(buf, nbytes, q2, asm, asm_bits)
+            dd = min(d2, asm_bits - d2)
+            if dd < bestd:
+                bestd = dd
+                pol_next = 1 if d2 > asm_bits - d2 else 0
         got = False
         for k in range(5):
             o = (0, -1, 1, -2, 2)[k]
@@ -342,7 +359,9 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                 continue
             p2 = _polarity(asm_distance(buf, nbytes, q2, asm, asm_bits), asm_bits)
             if p2 < 0:
-                continue
+                if pol_next != inv:
+                    continue
+                p2 = inv
             extract_block(buf, q2 + asm_bits, nb, xor_rows[p2], block)
             if decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
                             out_frames[n], out_corr[n], cw, work, True):
