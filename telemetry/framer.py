@@ -105,6 +105,8 @@ class ChannelFramer:
         self._hdr = {v: bytearray(F.pack_aos_header(self.scid, v, 0, replay).tobytes())
                      for v in [*self.vcs, self.idle_vcid]}
         self._idle_zone = bytes([IDLE_FILL]) * self.zone
+        self._idle_frame_template = (bytes(self._hdr[self.idle_vcid])
+                                     + F.MPDU_FHP.put(F.FHP_IDLE_DATA).to_bytes(2, "big") + self._idle_zone)
 
     # ------------------------------------------------------------------ input
     def push(self, vcid: int, packets, available: float) -> None:
@@ -182,10 +184,37 @@ class ChannelFramer:
         frames.append(self._frame(vc) if vc is not None else self._idle_frame())
         self.slot += 1
 
+    def _next_ready(self) -> float:
+        """Earliest time at which some VC will have a frame to send without new input
+        (−inf: now; +inf: never)."""
+        t = np.inf
+        for vc in self.vcs.values():
+            if vc.pending >= self.zone:
+                return -np.inf
+            if vc.pending and vc.waiting:
+                t = min(t, vc.waiting[0][1] + self.latency_s)
+        return t
+
+    def _idle_frames(self, n: int) -> bytes:
+        """``n`` consecutive idle frames at once (they differ only in their VC count)."""
+        c = (self.idle_count + np.arange(n, dtype=np.int64)) % F.VC_COUNT_MODULUS
+        out = np.empty((n, self.frame_length), np.uint8)
+        out[:] = np.frombuffer(self._idle_frame_template, np.uint8)
+        out[:, 2], out[:, 3], out[:, 4] = c >> 16, (c >> 8) & 0xFF, c & 0xFF
+        self.idle_count = int((self.idle_count + n) % F.VC_COUNT_MODULUS)
+        self.idle_frames += n
+        self.slot += n
+        return out.tobytes()
+
     def advance(self, until: float) -> np.ndarray:
         """Frames of every slot that starts before ``until`` (GPS s), (n, frame_length) uint8."""
         frames: list[bytes] = []
         while self.slot_time() < until:
+            quiet_until = min(until, self._next_ready())
+            n = int(np.ceil((quiet_until - self.t0) / self.slot_s - 1e-9)) - self.slot if np.isfinite(quiet_until) else 0
+            if n > 1:                        # nothing can be ready before quiet_until: idle frames in bulk
+                frames.append(self._idle_frames(n))
+                continue
             self._emit(frames, drain=False)
         return self._as_array(frames)
 
@@ -200,7 +229,7 @@ class ChannelFramer:
     def _as_array(self, frames: list[bytes]) -> np.ndarray:
         if not frames:
             return np.zeros((0, self.frame_length), np.uint8)
-        return np.frombuffer(b"".join(frames), np.uint8).reshape(len(frames), self.frame_length)
+        return np.frombuffer(b"".join(frames), np.uint8).reshape(-1, self.frame_length)
 
     def stats(self) -> dict:
         return {"frames": self.slot, "idle_frames": self.idle_frames,
