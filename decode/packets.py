@@ -104,12 +104,14 @@ class PacketAssembler:
         self.stats = MpduStats()
         self._buf = b""             # bytes from the start of the pending packet header
         self._synced = False
+        self._fragment = False      # inside a headless packet tail already counted as cut
 
     def _drop_pending(self) -> None:
         if self._synced and self._buf:
             self.stats.packets_cut += 1
             self.stats.bytes_skipped += len(self._buf)
         self._buf, self._synced = b"", False
+        self._fragment = False
 
     def feed(self, run: VcRun) -> list[Packet]:
         """Consume one run of consecutive frames; return the packets completed by it."""
@@ -166,6 +168,9 @@ class PacketAssembler:
             pos, nj = 0, a                               # frames a.. not yet checked
         else:
             pos, nj = restart(a, 0)
+            if (pos is None or pos > 0) and not self._fragment:
+                self.stats.packets_cut += 1              # the tail of a packet whose head was lost
+            self._fragment = pos is None                 # count a long headless tail once
         while pos is not None:
             # frames whose zone starts at or before this header (resuming a chain that ended
             # exactly at the previous run's end) must point at it
@@ -233,6 +238,8 @@ class ApidStats:
     duplicates: int = 0
     out_of_order: int = 0           # time went backwards (replay interleaved with real time)
     bytes: int = 0
+    first_seq: int | None = None    # losses before the first / after the last received packet
+    last_seq: int | None = None     # are invisible to sequence counts: see the VC counters
     first_gps: float | None = None
     last_gps: float | None = None
 
@@ -268,6 +275,9 @@ class ApidTracker:
                 st.sequence_gaps += 1
                 st.packets_missing += miss
         self._seq[apid] = seq
+        if st.first_seq is None:
+            st.first_seq = seq
+        st.last_seq = seq
         ok = True
         if self.expected_length is not None:
             want = self.expected_length(apid)
