@@ -1,0 +1,309 @@
+"""CCSDS 122.0-B-2 §3 discrete wavelet transforms (Numba kernels, no I/O).
+
+* Integer 9/7 (§3.3, "9/7M"): reversible lifting, floor rounding, whole-sample symmetric
+  extension at both ends. Low-pass samples go to the first half, high-pass to the second.
+* Float 9/7 (§3.2): the standard's analysis filters (9-tap low, 7-tap high) by direct
+  convolution and the matching synthesis filters, symmetric extension, float64 arithmetic.
+  Coefficients are rounded to the nearest integer (half away from zero) before bit-plane coding.
+* Three levels in 2-D: rows then columns at each level on the LL quadrant (Mallat layout);
+  inverse in the opposite order.
+* :func:`regroup` / :func:`ungroup`: Mallat layout <-> the block string of §4.1 (one 8×8 block
+  per LL3 coefficient, in raster order; inside a block the LL3/HL3/LH3/HH3 coefficients, the 2×2
+  children of HL2/LH2/HH2 and the 4×4 grandchildren of HL1/LH1/HH1 at their pyramid places).
+
+Images are padded beforehand to multiples of 8 by replicating the last row and column; the
+transform needs at least 5 samples at the coarsest level, i.e. width and height ≥ 17 (the
+standard's minimum).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Analysis filters of the float 9/7 DWT (§3.2, Table 3-1): h (low pass, 9 taps, centre first),
+# g (high pass, 7 taps, centre first). Synthesis filters (Table 3-2) for the inverse.
+_H = np.array([0.852698679009, 0.377402855613, -0.110624404418, -0.023849465020,
+               0.037828455507])
+_G = np.array([-0.788485616406, 0.418092273222, 0.040689417609, -0.064538882629])
+_QH = np.array([0.788485616406, 0.418092273222, -0.040689417609, -0.064538882629])
+_QG = np.array([-0.852698679009, 0.377402855613, 0.110624404418, -0.023849465020,
+                -0.037828455507])
+
+
+@njit(cache=True, inline="always")
+def _ext(i, n):
+    """Whole-sample symmetric extension of index ``i`` for a signal of length ``n`` (n ≥ 5)."""
+    if i < 0:
+        return -i
+    if i >= n:
+        return 2 * (n - 1) - i
+    return i
+
+
+@njit(cache=True)
+def fwd_int_1d(x, n, tmp):
+    """Integer 9/7 forward transform of ``x[:n]`` in place (n even, ≥ 6); ``tmp`` ≥ n int32."""
+    half = n >> 1
+    # high-pass (odd samples): D_j = x_{2j+1} - floor((9(x_{2j}+x_{2j+2}) - (x_{2j-2}+x_{2j+4}) + 8)/16)
+    for j in range(half):
+        a = x[_ext(2 * j, n)] + x[_ext(2 * j + 2, n)]
+        b = x[_ext(2 * j - 2, n)] + x[_ext(2 * j + 4, n)]
+        tmp[half + j] = x[2 * j + 1] - ((9 * a - b + 8) >> 4)
+    # low-pass (even samples): C_j = x_{2j} - floor(-(D_{j-1}+D_j)/4 + 1/2), D_{-1} = D_0
+    for j in range(half):
+        dm = tmp[half + j - 1] if j > 0 else tmp[half]
+        tmp[j] = x[2 * j] - ((2 - (dm + tmp[half + j])) >> 2)
+    for i in range(n):
+        x[i] = tmp[i]
+
+
+@njit(cache=True)
+def inv_int_1d(x, n, tmp):
+    """Inverse of :func:`fwd_int_1d` (exact)."""
+    half = n >> 1
+    for j in range(half):
+        dm = x[half + j - 1] if j > 0 else x[half]
+        tmp[2 * j] = x[j] + ((2 - (dm + x[half + j])) >> 2)
+    for j in range(half):
+        a = tmp[_ext(2 * j, n)] + tmp[_ext(2 * j + 2, n)]
+        b = tmp[_ext(2 * j - 2, n)] + tmp[_ext(2 * j + 4, n)]
+        tmp[2 * j + 1] = x[half + j] + ((9 * a - b + 8) >> 4)
+    for i in range(n):
+        x[i] = tmp[i]
+
+
+@njit(cache=True)
+def fwd_float_1d(x, n, tmp):
+    """Float 9/7 forward transform of ``x[:n]`` in place (analysis by convolution)."""
+    half = n >> 1
+    for j in range(half):
+        c = 2 * j
+        s = _H[0] * x[c]
+        for k in range(1, 5):
+            s += _H[k] * (x[_ext(c - k, n)] + x[_ext(c + k, n)])
+        tmp[j] = s
+        c = 2 * j + 1
+        s = _G[0] * x[c]
+        for k in range(1, 4):
+            s += _G[k] * (x[_ext(c - k, n)] + x[_ext(c + k, n)])
+        tmp[half + j] = s
+    for i in range(n):
+        x[i] = tmp[i]
+
+
+@njit(cache=True)
+def inv_float_1d(x, n, tmp):
+    """Float 9/7 inverse (synthesis) of ``x[:n]`` in place: upsample and filter each band."""
+    half = n >> 1
+    for i in range(n):
+        tmp[i] = 0.0
+    # low band samples sit at even positions, high band at odd positions of the output
+    for i in range(n):
+        s = 0.0
+        # low-pass synthesis: taps at distance 0..3 from even positions 2m
+        for m in range((i - 3 + 1) >> 1, ((i + 3) >> 1) + 1):
+            d = i - 2 * m
+            if d < 0:
+                d = -d
+            if d <= 3:
+                mm = _ext(2 * m, n) >> 1
+                s += _QH[d] * x[mm]
+        # high-pass synthesis: taps at distance 0..4 from odd positions 2m+1
+        for m in range((i - 1 - 4 + 1) >> 1, ((i - 1 + 4) >> 1) + 1):
+            d = i - (2 * m + 1)
+            if d < 0:
+                d = -d
+            if d <= 4:
+                mm = (_ext(2 * m + 1, n) - 1) >> 1
+                s += _QG[d] * x[half + mm]
+        tmp[i] = s
+    for i in range(n):
+        x[i] = tmp[i]
+
+
+@njit(cache=True)
+def fwd_int_2d(img, levels):
+    """3-level integer 9/7 forward DWT of ``img`` (int32, rows/cols multiples of 8) in place."""
+    rows, cols = img.shape
+    m = max(rows, cols)
+    line = np.empty(m, np.int32)
+    tmp = np.empty(m, np.int32)
+    for lev in range(levels):
+        h = rows >> lev
+        w = cols >> lev
+        for r in range(h):
+            for c in range(w):
+                line[c] = img[r, c]
+            fwd_int_1d(line, w, tmp)
+            for c in range(w):
+                img[r, c] = line[c]
+        for c in range(w):
+            for r in range(h):
+                line[r] = img[r, c]
+            fwd_int_1d(line, h, tmp)
+            for r in range(h):
+                img[r, c] = line[r]
+
+
+@njit(cache=True)
+def inv_int_2d(img, levels):
+    """Inverse of :func:`fwd_int_2d` in place."""
+    rows, cols = img.shape
+    m = max(rows, cols)
+    line = np.empty(m, np.int32)
+    tmp = np.empty(m, np.int32)
+    for lev in range(levels - 1, -1, -1):
+        h = rows >> lev
+        w = cols >> lev
+        for c in range(w):
+            for r in range(h):
+                line[r] = img[r, c]
+            inv_int_1d(line, h, tmp)
+            for r in range(h):
+                img[r, c] = line[r]
+        for r in range(h):
+            for c in range(w):
+                line[c] = img[r, c]
+            inv_int_1d(line, w, tmp)
+            for c in range(w):
+                img[r, c] = line[c]
+
+
+@njit(cache=True)
+def fwd_float_2d(img, levels):
+    """3-level float 9/7 forward DWT of ``img`` (float64) in place."""
+    rows, cols = img.shape
+    m = max(rows, cols)
+    line = np.empty(m, np.float64)
+    tmp = np.empty(m, np.float64)
+    for lev in range(levels):
+        h = rows >> lev
+        w = cols >> lev
+        for r in range(h):
+            for c in range(w):
+                line[c] = img[r, c]
+            fwd_float_1d(line, w, tmp)
+            for c in range(w):
+                img[r, c] = line[c]
+        for c in range(w):
+            for r in range(h):
+                line[r] = img[r, c]
+            fwd_float_1d(line, h, tmp)
+            for r in range(h):
+                img[r, c] = line[r]
+
+
+@njit(cache=True)
+def inv_float_2d(img, levels):
+    """Inverse of :func:`fwd_float_2d` in place."""
+    rows, cols = img.shape
+    m = max(rows, cols)
+    line = np.empty(m, np.float64)
+    tmp = np.empty(m, np.float64)
+    for lev in range(levels - 1, -1, -1):
+        h = rows >> lev
+        w = cols >> lev
+        for c in range(w):
+            for r in range(h):
+                line[r] = img[r, c]
+            inv_float_1d(line, h, tmp)
+            for r in range(h):
+                img[r, c] = line[r]
+        for r in range(h):
+            for c in range(w):
+                line[c] = img[r, c]
+            inv_float_1d(line, w, tmp)
+            for c in range(w):
+                img[r, c] = line[c]
+
+
+@njit(cache=True)
+def round_half_away(a, out):
+    """Round float coefficients to int32, halves away from zero (as the reference encoder)."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            v = a[i, j]
+            out[i, j] = np.int32(v + 0.5) if v >= 0 else -np.int32(-v + 0.5)
+
+
+@njit(cache=True)
+def scale_int(img, shifts, inverse):
+    """Multiply (or, inverse, divide exactly) each subband by 2**shift (§3.9 subband weights).
+
+    ``shifts`` in the order LL3, HL3, LH3, HH3, HL2, LH2, HH2, HL1, LH1, HH1.
+    """
+    rows, cols = img.shape
+    for r in range(rows):
+        for c in range(cols):
+            s = shifts[_band(r, c, rows, cols)]
+            if s:
+                if inverse:
+                    img[r, c] = img[r, c] >> s     # exact: lossless coefficients are multiples
+                else:
+                    img[r, c] = img[r, c] << s
+
+
+@njit(cache=True, inline="always")
+def _band(r, c, rows, cols):
+    """Weight index (LL3=0 ... HH1=9) of Mallat position (r, c)."""
+    for lev in range(1, 4):
+        hr = r >= (rows >> lev)
+        hc = c >= (cols >> lev)
+        if hr or hc:
+            base = 7 - 3 * (lev - 1)        # level 1 -> 7 (HL1), level 2 -> 4, level 3 -> 1
+            if hr and hc:
+                return base + 2
+            if hc:
+                return base
+            return base + 1
+    return 0
+
+
+@njit(cache=True)
+def regroup(img, blocks):
+    """Mallat layout (rows, cols) -> block string ``blocks`` (rows/8 * cols/8, 64), §4.1."""
+    rows, cols = img.shape
+    br = rows >> 3
+    bc = cols >> 3
+    for i in range(br):
+        for j in range(bc):
+            b = blocks[i * bc + j]
+            b[0] = img[i, j]
+            b[1] = img[i, bc + j]               # HL3
+            b[8] = img[br + i, j]               # LH3
+            b[9] = img[br + i, bc + j]          # HH3
+            for y in range(2):
+                for x in range(2):
+                    b[y * 8 + 2 + x] = img[2 * i + y, 2 * bc + 2 * j + x]             # HL2
+                    b[(2 + y) * 8 + x] = img[2 * br + 2 * i + y, 2 * j + x]           # LH2
+                    b[(2 + y) * 8 + 2 + x] = img[2 * br + 2 * i + y, 2 * bc + 2 * j + x]  # HH2
+            for y in range(4):
+                for x in range(4):
+                    b[y * 8 + 4 + x] = img[4 * i + y, 4 * bc + 4 * j + x]             # HL1
+                    b[(4 + y) * 8 + x] = img[4 * br + 4 * i + y, 4 * j + x]           # LH1
+                    b[(4 + y) * 8 + 4 + x] = img[4 * br + 4 * i + y, 4 * bc + 4 * j + x]  # HH1
+
+
+@njit(cache=True)
+def ungroup(blocks, img):
+    """Inverse of :func:`regroup`."""
+    rows, cols = img.shape
+    br = rows >> 3
+    bc = cols >> 3
+    for i in range(br):
+        for j in range(bc):
+            b = blocks[i * bc + j]
+            img[i, j] = b[0]
+            img[i, bc + j] = b[1]
+            img[br + i, j] = b[8]
+            img[br + i, bc + j] = b[9]
+            for y in range(2):
+                for x in range(2):
+                    img[2 * i + y, 2 * bc + 2 * j + x] = b[y * 8 + 2 + x]
+                    img[2 * br + 2 * i + y, 2 * j + x] = b[(2 + y) * 8 + x]
+                    img[2 * br + 2 * i + y, 2 * bc + 2 * j + x] = b[(2 + y) * 8 + 2 + x]
+            for y in range(4):
+                for x in range(4):
+                    img[4 * i + y, 4 * bc + 4 * j + x] = b[y * 8 + 4 + x]
+                    img[4 * br + 4 * i + y, 4 * j + x] = b[(4 + y) * 8 + x]
+                    img[4 * br + 4 * i + y, 4 * bc + 4 * j + x] = b[(4 + y) * 8 + 4 + x]

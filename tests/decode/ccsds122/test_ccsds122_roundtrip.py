@@ -1,0 +1,141 @@
+"""Property tests of the CCSDS 122 codec (hypothesis) and its error handling."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from decode import ccsds122
+from decode.ccsds122 import headers
+from srd.errors import CompressionError
+
+
+@st.composite
+def images(draw):
+    rows = draw(st.integers(17, 72))
+    cols = draw(st.integers(17, 72))
+    bits = draw(st.integers(1, 16))
+    signed = draw(st.booleans()) if bits > 1 else False
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    kind = draw(st.sampled_from(["noise", "smooth", "flat", "extremes"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "noise":
+        a = rng.integers(lo, hi + 1, (rows, cols))
+    elif kind == "smooth":
+        y, x = np.mgrid[:rows, :cols]
+        a = lo + (hi - lo) * (0.5 + 0.5 * np.sin(x / 7.0 + rng.random()) * np.cos(y / 5.0))
+        a = np.clip(np.round(a + rng.normal(0, 2, a.shape)), lo, hi)
+    elif kind == "flat":
+        a = np.full((rows, cols), rng.integers(lo, hi + 1))
+    else:
+        a = rng.choice([lo, hi], (rows, cols))
+    dtype = np.int16 if signed else np.uint16
+    return a.astype(dtype), bits, signed
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(images(), st.sampled_from([16, 17, 23, 40, 64, 1000]))
+def test_lossless_round_trip(case, S):
+    img, bits, signed = case
+    data = ccsds122.encode(img, segment=S, bits=bits, signed=signed)
+    out = ccsds122.decode(data)
+    assert out.dtype == img.dtype
+    np.testing.assert_array_equal(out, img)
+    inf = ccsds122.info(data)
+    assert inf.segments == -(-inf.blocks // S) and sum(
+        s["length"] for s in inf.segment_list) == len(data)
+
+
+@settings(max_examples=25, deadline=None)
+@given(images(), st.sampled_from([16, 33, 64]), st.sampled_from([0.25, 1.0, 3.0]),
+       st.sampled_from(["int", "float"]))
+def test_byte_limited_segments_respect_limit(case, S, bpp, dwt):
+    img, bits, signed = case
+    nblocks = -(-img.shape[0] // 8) * -(-img.shape[1] // 8)
+    sizes = [S] * (nblocks // S) + ([nblocks % S] if nblocks % S else [])
+    hdr = [3 + (16 if g == 0 else 0) + (1 if g == len(sizes) - 1 else 0)
+           + (8 if g and g == len(sizes) - 1 and sizes[g] != S else 0) for g in range(len(sizes))]
+    if any(int(bpp * n * 8) <= h for n, h in zip(sizes, hdr)):   # header would not fit
+        with pytest.raises(CompressionError, match="no room"):
+            ccsds122.encode(img, segment=S, bits=bits, signed=signed, dwt=dwt, bpp=bpp)
+        return
+    data = ccsds122.encode(img, segment=S, bits=bits, signed=signed, dwt=dwt, bpp=bpp)
+    inf = ccsds122.info(data)
+    for s in inf.segment_list:
+        assert s["length"] <= int(bpp * s["blocks"] * 8)
+        assert s["status"] in ("ok", "truncated")
+    out = ccsds122.decode(data)
+    assert out.shape == img.shape
+
+
+def test_float_dwt_high_rate_is_near_lossless():
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[:64, :96]
+    img = (2000 + 800 * np.sin(x / 9) * np.cos(y / 6) + rng.normal(0, 20, x.shape)).astype(np.uint16)
+    out = ccsds122.decode(ccsds122.encode(img, segment=32, bits=12, dwt="float"))
+    assert np.abs(out.astype(int) - img).max() <= 2
+
+
+def test_lossy_rate_distortion_monotonic():
+    rng = np.random.default_rng(2)
+    y, x = np.mgrid[:96, :96]
+    img = (2000 + 800 * np.sin(x / 9) * np.cos(y / 6) + rng.normal(0, 30, x.shape)).astype(np.uint16)
+    errs = []
+    for bpp in (0.5, 1, 2, 4):
+        out = ccsds122.decode(ccsds122.encode(img, segment=64, bits=12, bpp=bpp))
+        errs.append(np.mean((out.astype(float) - img) ** 2))
+    assert errs == sorted(errs, reverse=True) and errs[-1] < errs[0] / 10
+
+
+def test_header_table_round_trip():
+    f = {"StartImgFlag": 1, "EndImgFlag": 1, "SegmentCount": 255, "BitDepthDC": 31,
+         "BitDepthAC": 17, "Part2Flag": 1, "Part3Flag": 1, "Part4Flag": 1, "PadRows": 7,
+         "SegByteLimit": (1 << 27) - 1, "StageStop": 3, "S": 1 << 19, "OptDCSelect": 1,
+         "OptACSelect": 1, "DWTtype": 1, "SignedPixels": 1, "PixelBitDepth": 12,
+         "ImageWidth": (1 << 20) - 1}
+    raw = headers.pack(f)
+    assert len(raw) == 3 + 1 + 5 + 3 + 8
+    back, n = headers.unpack(raw)
+    assert n == len(raw)
+    assert {k: back[k] for k in f} == f
+    with pytest.raises(ValueError, match="SegmentCount"):
+        headers.pack({**f, "SegmentCount": 256})
+
+
+def _stream():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 4096, (40, 48)).astype(np.uint16)
+    return img, ccsds122.encode(img, segment=16, bits=12)
+
+
+def test_truncated_stream_reports_segment():
+    img, data = _stream()
+    inf = ccsds122.info(data)
+    cut = inf.segment_list[1]["offset"] + 40
+    with pytest.raises(CompressionError) as e:
+        ccsds122.decode(data[:cut])
+    assert e.value.context["segment"] == 1 and e.value.offset == inf.segment_list[1]["offset"]
+    out, rep = ccsds122.decode_report(data[:cut])
+    # blocks of segment 0 (16 blocks = the first 2 block rows of 6 columns + 4) are intact
+    assert rep.block_rows_ok[:2].all() and not rep.block_rows_ok[2:].any()
+    assert out.shape == img.shape
+    # a header cut short after a good first segment is reported the same way
+    out, rep = ccsds122.decode_report(data[:inf.segment_list[1]["offset"] + 5])
+    assert rep.errors and "segment 1" in rep.errors[0] and not rep.block_rows_ok[2:].any()
+
+
+def test_bad_inputs_raise_typed_errors():
+    img = np.zeros((20, 20), np.uint16)
+    with pytest.raises(CompressionError, match="smaller than"):
+        ccsds122.encode(np.zeros((16, 40), np.uint16))
+    with pytest.raises(CompressionError, match="range"):
+        ccsds122.encode(img + 4096, bits=12)
+    with pytest.raises(CompressionError, match="segment size"):
+        ccsds122.encode(img, segment=8)
+    with pytest.raises(CompressionError, match="dwt"):
+        ccsds122.encode(img, dwt="haar")
+    with pytest.raises(CompressionError, match="first segment"):
+        ccsds122.decode(b"\x00" * 40)
+    with pytest.raises(CompressionError, match="header"):
+        ccsds122.decode(b"\x80\x00")
