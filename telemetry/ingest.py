@@ -250,6 +250,13 @@ def ingest(manifest: str | Path, cfg, *, archive_root: str | Path | None = None,
     except OSError:
         pass
     pass_id_guess = manifest.name[:-5] if manifest.name.endswith(".json") else manifest.name
+    if text is None:
+        # already moved by an earlier ingest (a flow re-run after a crash): the archive has it
+        root = Path(archive_root) if archive_root else cfg.directory("archive")
+        hits = [p for p in root.glob(f"*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/{pass_id_guess}/{manifest.name}")]
+        if len(hits) == 1:
+            m = read_manifest(hits[0], cfg)
+            return _already_archived(m, hits[0], hits[0].parent, t0)
     try:
         m = read_manifest(manifest, cfg)
     except ManifestError as e:

@@ -206,3 +206,14 @@ def test_cli_ingest_json_and_exit_codes(cfg, tmp_path, monkeypatch, capsys):
     assert main(["ingest", str(mf), "--json"]) == 5
     err = json.loads(capsys.readouterr().out)
     assert err["error"] == "ManifestError" and err["quarantine"].endswith("quarantine/P9")
+
+
+def test_ingest_after_the_landing_copy_was_already_moved(station):
+    """A flow re-run after a crash calls ingest with the landing path again."""
+    mf = land(station.directory("landing"), norad=station.satellite("SPOT-6").norad_id)
+    r1 = ingest(mf, station)
+    assert not mf.exists()
+    r2 = ingest(mf, station)
+    assert r2.status == "already-archived" and r2.manifest == r1.manifest
+    # and the archived manifest itself is accepted as input (reprocessing)
+    assert ingest(r1.manifest, station).status == "already-archived"

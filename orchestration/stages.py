@@ -1,0 +1,118 @@
+"""The pipeline's stages as plain functions of paths (no Prefect here).
+
+Each wrapper imports its stage lazily, calls the stage's ``run(input, out_dir, cfg)`` and
+returns a small JSON-able dict of output *paths* and the stage report — what the Prefect
+tasks in :mod:`orchestration.flows` pass between each other. A stage that has not been
+built yet raises :class:`StageUnavailableError` naming it; nothing here fakes a stage.
+
+Directory layout (all under the station's ``paths``)::
+
+    archive/<sat>/<YYYY>/<MM>/<pass_id>/      ingest (immutable)
+    work/l0/<pass_id>/                        decode (Level 0, docs/developing.md)
+    work/l1/<pass_id>/<scene>/                level1 (one directory per scene)
+    products/<pass_id>/<scene>/               ortho  (COGs, quicklook, thumbnail, metadata.json)
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+from srd.errors import DecodeError, SrdError
+
+STAGES = ("ingest", "decode", "level1", "ortho", "publish")
+
+
+class StageUnavailableError(SrdError, RuntimeError):
+    """A pipeline stage's code is not present in this installation."""
+
+    exit_code = 1
+
+
+def _stage_run(stage: str) -> Callable:
+    for mod in (f"{stage}.run", stage):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name in (mod, f"{stage}.run"):
+                continue
+            raise
+        fn = getattr(m, "run", None)
+        if callable(fn):
+            return fn
+    raise StageUnavailableError(f"stage '{stage}' is not available: no {stage}.run.run(input, out_dir, cfg) "
+                                "in this installation", field=stage)
+
+
+def stage_available(stage: str) -> bool:
+    try:
+        _stage_run(stage)
+        return True
+    except StageUnavailableError:
+        return False
+
+
+def _report_dict(rep: Any) -> dict:
+    return rep.to_dict() if hasattr(rep, "to_dict") else dict(rep or {})
+
+
+def ingest(manifest: str, cfg) -> dict:
+    from telemetry.ingest import ingest as _ingest
+    return _ingest(manifest, cfg).to_dict()
+
+
+def decode(archived_manifest: str, cfg, progress: Callable[[float], None] | None = None) -> dict:
+    """Level 0 of the pass into ``work/l0/<pass_id>/``. A *failed* decode raises
+    DecodeError (the flow stops); data loss is reported, not raised."""
+    import json
+    run = _stage_run("decode")
+    out = cfg.directory("work") / "l0"
+    out.mkdir(parents=True, exist_ok=True)
+    total = sum(int(c["bytes"]) for c in json.loads(Path(archived_manifest).read_text())["channels"]) or 1
+    done = [0]
+
+    def _progress(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress(min(1.0, done[0] / total))
+
+    rep = run(archived_manifest, out, cfg, progress=_progress)
+    d = _report_dict(rep)
+    if d.get("status") == "failed" or not d.get("level0_dir"):
+        errs = "; ".join(str(e.get("message", e)) for e in d.get("errors", [])) or "no Level 0 produced"
+        raise DecodeError(f"decode failed: {errs}", path=archived_manifest)
+    return {"level0_dir": d["level0_dir"], "report": d}
+
+
+def scene_dirs(root: Path) -> list[str]:
+    """Scene directories under a stage output: those holding ``metadata.json`` (depth ≤ 2)."""
+    root = Path(root)
+    hits = sorted({p.parent for p in list(root.glob("metadata.json")) + list(root.glob("*/metadata.json"))
+                   + list(root.glob("*/*/metadata.json")) if not any(s.startswith(".") for s in p.parts[-3:])})
+    return [str(h) for h in hits]
+
+
+def level1(level0_dir: str, cfg) -> dict:
+    run = _stage_run("level1")
+    pid = Path(level0_dir).name
+    out = cfg.directory("work") / "l1" / pid
+    out.mkdir(parents=True, exist_ok=True)
+    d = _report_dict(run(level0_dir, out, cfg))
+    return {"level1_dir": str(out), "scenes": scene_dirs(out), "report": d}
+
+
+def ortho(level1_scene: str, pass_id: str, cfg) -> dict:
+    run = _stage_run("ortho")
+    out = cfg.directory("products") / pass_id
+    out.mkdir(parents=True, exist_ok=True)
+    before = set(scene_dirs(out))
+    d = _report_dict(run(level1_scene, out, cfg))
+    name = Path(level1_scene).name
+    scenes = [s for s in scene_dirs(out) if s not in before or Path(s).name == name]
+    return {"scenes": scenes, "report": d}
+
+
+def publish(scene_dir: str, cfg, href_base: str | None = None) -> dict:
+    from orchestration.catalogue import open_catalogue, publish_scene
+    with open_catalogue(cfg) as store:
+        return publish_scene(store, scene_dir, cfg, href_base=href_base).to_dict()
