@@ -374,7 +374,13 @@ class Acquisition:
                     r = blur(rad, band.mtf_nyquist, axis=0)[hal:hal + bl]
                     r = blur(r, band.mtf_nyquist, axis=1)
                     dark, gain = calib[m, b]
-                    dn = digitise(r, band, inst, dark, gain, self._rng(1000 + k, m, bi))
+                    # noise drawn per base block (scale 1) so the DN do not depend on the
+                    # block scale the formatter chose
+                    base = self.block_lines(b, 1)
+                    dn = np.concatenate([
+                        digitise(r[j:j + base], band, inst, dark, gain,
+                                 self._rng(1000 + (l0 + j) // base, m, bi))
+                        for j in range(0, bl, base)], axis=0)
                     if sinks:
                         sinks[m, b][l0:l1] = dn
                     yield ImageBlock(m, b, l0, float(self.line_time(b, l0)), dn)

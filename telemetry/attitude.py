@@ -154,6 +154,10 @@ class AttitudeLaw:
                          0.5 * (w[..., 1, 0] - w[..., 0, 1])], axis=-1)
 
 
+#: agility limit of target pointing (SPOT 6/7 and Pléiades: ±30° routinely, 45°+ possible)
+MAX_OFF_NADIR_DEG = 50.0
+
+
 def target_angles(position: np.ndarray, velocity: np.ndarray, target_ecef: np.ndarray,
                   boresight_body: np.ndarray = np.array([0.0, 0.0, 1.0])) -> tuple[float, float]:
     """(roll, pitch) in radians so that ``boresight_body`` (the swath centre's line of
@@ -164,7 +168,7 @@ def target_angles(position: np.ndarray, velocity: np.ndarray, target_ecef: np.nd
     n = nadir_frame(position, velocity)
     d = n.T @ (target_ecef - position)
     d = d / np.linalg.norm(d)
-    if d[2] <= 0.2:
+    if d[2] <= np.cos(np.radians(MAX_OFF_NADIR_DEG)):
         raise GeometryError(f"target is {np.degrees(np.arccos(np.clip(d[2], -1, 1))):.1f}° off "
                             "nadir: beyond any agile-pointing range", field="pointing")
     b = np.asarray(boresight_body, np.float64)

@@ -79,15 +79,39 @@ class OrbitTable:
     """Orbit truth sampled at ``step`` seconds and interpolated by cubic Hermite
     polynomials on positions and velocities (error ≈ step⁴·r·ω⁴/384: < 1 nm at 0.1 s).
 
-    The samples *are* the truth written to ``orbit.npy``; :meth:`state` between them is the
-    exact value any consumer gets by Hermite interpolation of that file (the same
-    orbit the imaging used, to < 1 nm)."""
+    SGP4 as evaluated by skyfield has ≈ 1 mm of numerical jitter (its time since epoch is
+    a float in days, ≈ 0.1 µs resolution) and an analytic velocity that differs from the
+    derivative of its position by mm/s. The table therefore stores a least-squares
+    Chebyshev fit (per ≤ 60 s piece, degree 14) of SGP4 positions sampled every ``step``
+    — residual < 1 mm — and the fit's derivative as velocity, so that positions and
+    velocities are mutually consistent and smooth (the yaw steering uses the velocity).
+    The samples *are* the truth written to ``orbit.npy``; :meth:`state` between them is what
+    any consumer gets by Hermite interpolation of that file."""
+
+    PIECE_S = 60.0
+    DEGREE = 14
 
     def __init__(self, orbit: Orbit, t0: float, t1: float, step: float = 0.1) -> None:
+        from numpy.polynomial import chebyshev as C
         n = int(np.ceil((t1 - t0) / step)) + 1
         self.step = float(step)
         self.times = t0 + step * np.arange(n)
-        self.position, self.velocity = orbit.state(self.times)
+        p, _ = orbit.state(self.times)
+        pos, vel = np.empty_like(p), np.empty_like(p)
+        npiece = max(1, int(np.ceil((self.times[-1] - self.times[0]) / self.PIECE_S)))
+        bounds = np.linspace(0, n, npiece + 1).astype(int)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            a0 = max(0, a - 5)                        # fit a little beyond the piece
+            b0 = min(n, b + 5)
+            tt = self.times[a0:b0] - self.times[0]      # relative: keep µs precision
+            lo, hi = tt[0], tt[-1]
+            x = (2 * tt - lo - hi) / (hi - lo)
+            deg = min(self.DEGREE, len(tt) - 1)
+            coef = C.chebfit(x, p[a0:b0], deg)
+            xs = x[a - a0:b - a0]
+            pos[a:b] = C.chebval(xs, coef).T
+            vel[a:b] = C.chebval(xs, C.chebder(coef)).T * 2 / (hi - lo)
+        self.position, self.velocity = pos, vel
 
     @classmethod
     def from_samples(cls, times, position, velocity) -> "OrbitTable":
