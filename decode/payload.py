@@ -181,7 +181,7 @@ def decompress(compression: int, params: bytes, payload: bytes, lines: int, colu
             raise CompressionError("CCSDS 122.0-B block: decoder decode.ccsds122 not available in "
                                    "this build", field="compression") from None
         try:
-            img = ccsds122_decode(payload, width=columns, height=lines, bit_depth=sample_bits)
+            img = ccsds122_decode(payload)
         except CompressionError:
             raise
         except Exception as e:

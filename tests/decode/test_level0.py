@@ -125,3 +125,31 @@ def test_ancillary_arrays(tmp_path, sat):
 
 def test_packet_file_names():
     assert packet_file_name(0x10) == "APID_0x010.pkt" and apid_of_file(packet_file_name(0x322)) == 0x322
+
+
+def test_ccsds122_blocks_through_level0(tmp_path, cfg, sat):
+    """CCSDS 122 blocks (the project's codec, lossless integer DWT; 4× taller blocks), one with a
+    corrupted stream: bit-exact lines where ok, status 3 where the stream is bad."""
+    from decode import ccsds122
+    from decode.payload import MASK_DECOMPRESSION
+    from _synth import packet
+    rng = np.random.default_rng(13)
+    blocks = _blocks(rng, 3, 128, 256)
+    pf = PacketFiles(tmp_path / "packets")
+    apid = sat.apids.image(3, "PAN")
+    for b, blk in enumerate(blocks):
+        stream = ccsds122.encode(blk, segment=128, bits=12)
+        if b == 1:
+            stream = stream[: len(stream) // 3]                 # truncated: undecodable
+        hdr = np.zeros((), F.IMAGE_BLOCK_HEADER)
+        hdr["line"], hdr["lines"], hdr["columns"], hdr["compression"] = 128 * b, 128, 256, 2
+        hdr["datatake"] = 9
+        pf.write(Packet(packet(apid, b, hdr.tobytes() + stream), 3, False))
+    pf.close()
+    (tmp_path / "image").mkdir()
+    (r,) = build_images(tmp_path / "packets", tmp_path / "image", cfg, sat, KeyRing(cfg, {}))
+    img = np.load(tmp_path / "image" / "M3_PAN.npy")
+    mask = np.load(tmp_path / "image" / "M3_PAN_mask.npy")
+    assert np.array_equal(img[:128], blocks[0]) and np.array_equal(img[256:], blocks[2])
+    assert (mask[128:256] == MASK_DECOMPRESSION).all() and (img[128:256] == 0).all()
+    assert (r.lines_ok, r.lines_decompression_error) == (256, 128) and r.errors[0]["line"] == 128

@@ -32,7 +32,8 @@ def clean_pass(cfg, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def impaired_pass(cfg, tmp_path_factory):
-    """Raw, clear, BER 1e-4 + bursts + slips + an inversion stretch + a dropped-frame stretch."""
+    """Raw, clear, BER 1e-4 + bursts + slips + an inversion stretch
+    + a dropped-frame stretch."""
     from telemetry.channel import Impairments
     # the datatake is 5.0..5.33 s into the stream: enough bursts to hit it, an inversion inside it
     imp = Impairments(ber=1e-4, bursts=300, burst_bits=(40, 3000), slips=3, invert=((5.1, 0.1),),
