@@ -9,8 +9,8 @@ Geometry (per line time t, per detector):
 Radiometry (ICD §5; units W·m⁻²·sr⁻¹·µm⁻¹):
     TOA radiance ``L = ρ·E_sun·cos θs / (π·d²)`` (Lambertian ground, no atmosphere; θs the
     solar zenith angle on the ellipsoid normal, d the Sun distance in AU);
-    MTF: a Gaussian PSF whose MTF at Nyquist equals the band's ``mtf_nyquist``
-    (σ = √(−2 ln MTF)/π pixels), separable, across and along track;
+    MTF: a Gaussian PSF whose (discrete) response at Nyquist equals the band's
+    ``mtf_nyquist`` (:func:`psf_sigma`), separable, across and along track;
     ``DN = dark + g_rel·(L − bias)·G`` plus shot noise (electrons: full well ↔ 2^bits − 1 DN),
     read noise, rounded and clipped to [0, 2^bits − 1] (saturation). G is the band's
     absolute gain for the configured TDI stages (so radiance = DN'/G + bias after dark and
@@ -75,9 +75,27 @@ def line_of_sight(instrument, band: str, module: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
+def _nyquist_response(sigma: float) -> float:
+    """|Σ kₙ (−1)ⁿ| of the normalised sampled Gaussian that :func:`blur` applies."""
+    r = int(3.0 * sigma + 0.5)
+    n = np.arange(-r, r + 1)
+    k = np.exp(-0.5 * (n / sigma) ** 2)
+    return float(abs(np.sum(k * (-1.0) ** n) / k.sum()))
+
+
 def psf_sigma(mtf_nyquist: float) -> float:
-    """σ (pixels) of the Gaussian PSF whose MTF at Nyquist (0.5 cycle/pixel) is ``mtf_nyquist``."""
-    return float(np.sqrt(-2.0 * np.log(mtf_nyquist)) / np.pi)
+    """σ (pixels) of the sampled Gaussian PSF whose response at Nyquist (0.5 cycle/pixel)
+    is ``mtf_nyquist``. The scene is sampled at pixel centres, so the PSF is applied as a
+    discrete filter and its *discrete* response is matched (the continuous formula
+    σ = √(−2 ln MTF)/π would give twice the MTF, aliases included)."""
+    lo, hi = 0.2, 5.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if _nyquist_response(mid) > mtf_nyquist:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def electrons_per_dn(instrument) -> float:
