@@ -12,8 +12,8 @@ IEEE TGRS 53(5), §II–III):
   ``gdal_pansharpen``'s algorithm); weights by non-negative least squares of the degraded PAN
   on the MS bands unless given.
 * ``gsa`` — Gram-Schmidt adaptive (Aiazzi, Baronti & Selva 2007, IEEE TGRS 45(10)):
-  intensity ``I = Σ α_k M_k + α_0`` regressed on the degraded PAN, PAN equalised to I,
-  injection gains ``g_k = cov(M_k, I)/var(I)``: ``F_k = M_k + g_k (P − I)``.
+  intensity ``I = Σ α_k M_k + α_0`` regressed on the degraded PAN (so I is in PAN units; both
+  mean-removed), injection gains ``g_k = cov(M_k, I)/var(I)``: ``F_k = M_k + g_k (P − I)``.
 * ``mtf-glp-hpm`` — MTF-matched generalised Laplacian pyramid with high-pass modulation
   (Aiazzi et al. 2006, PE&RS 72(5); Vivone's ``MTF_GLP_HPM``): per band the PAN is equalised
   to the band, low-passed by a Gaussian whose gain at the MS Nyquist frequency is the band's
@@ -195,8 +195,8 @@ def apply(p: FusionParams, pan: np.ndarray, ms_up: np.ndarray, margin: int = 0) 
         P, M = pan[sl], ms_up[(slice(None),) + sl]
         m0 = M - p.ms_mean[:, None, None]
         i0 = np.tensordot(p.weights, m0, axes=1) + p.bias - (p.i_mean)
-        peq = (P - p.pan_mean) * (p.i_std / p.pan_std)
-        return M + p.gains[:, None, None] * (peq - i0)[None]
+        # the regression already puts I in PAN units: only the means are removed (Vivone's GSA)
+        return M + p.gains[:, None, None] * ((P - p.pan_mean) - i0)[None]
     # mtf-glp-hpm
     r = p.ratio
     H, W = pan.shape
