@@ -141,6 +141,48 @@ def _polarity(d, asm_bits):
 
 
 @njit(cache=True)
+def next_asm_state(buf, nbytes, q, pol, asm, asm_bits, tol, cadu_bits):
+    """What the ASM after the CADU at ``q`` (polarity ``pol``) says about that CADU:
+    1 confirmed (exactly on the lattice, same polarity); 0 contradicted (on the lattice with
+    the other polarity: a polarity flip inside this CADU; or 1-2 bits off the lattice: a slip
+    inside this CADU); -1 absent (no ASM within ±2 bits: destroyed, end of signal or data).
+    RS alone cannot vouch for a frame then: the complement of a codeword and a bit-shifted
+    randomised constant block are codewords too, and the code is cyclic, so a block read a
+    whole number of bytes off its position is a codeword with a few errors at its ends."""
+    q1 = q + cadu_bits
+    if q1 + asm_bits <= nbytes * 8:
+        d = asm_distance(buf, nbytes, q1, asm, asm_bits)
+        if d <= tol:
+            return 1 if pol == 0 else 0
+        if d >= asm_bits - tol:
+            return 1 if pol == 1 else 0
+    for k in range(4):
+        o = (-1, 1, -2, 2)[k]
+        q2 = q1 + o
+        if q2 < 0 or q2 + asm_bits > nbytes * 8:
+            continue
+        d = asm_distance(buf, nbytes, q2, asm, asm_bits)
+        if d <= tol or d >= asm_bits - tol:
+            return 0
+    return -1
+
+
+@njit(cache=True)
+def pair_score(buf, nbytes, c, asm, asm_bits, tol, cadu_bits):
+    """Acquisition test of a candidate ASM at ``c``: if the ASM at c and the one exactly a CADU
+    later are both within ``tol`` with the same polarity, their summed bit errors; else -1."""
+    if c + cadu_bits + asm_bits > nbytes * 8:
+        return -1
+    d1 = asm_distance(buf, nbytes, c, asm, asm_bits)
+    d2 = asm_distance(buf, nbytes, c + cadu_bits, asm, asm_bits)
+    if d1 <= tol and d2 <= tol:
+        return d1 + d2
+    if d1 >= asm_bits - tol and d2 >= asm_bits - tol:
+        return 2 * asm_bits - d1 - d2
+    return -1
+
+
+@njit(cache=True)
 def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gtab, expb, logb,
               out_frames, out_ok, out_corr, out_bit, out_inv, ev_kind, ev_bit, ev_val, block, cw, work):
     """Frame, derandomise and RS-decode CADUs in ``buf[:nbytes]``.
@@ -192,38 +234,54 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                     q = max(q, nbits - asm_bits + 1)
                     code = R_NEED_MORE
                 break
-            # verification needs the CADU and the next ASM
-            if c + cadu_bits + asm_bits > nbits and not final:
+            # Acquisition needs two ASMs a CADU apart (RS validity is no proof of framing:
+            # see next_asm_state). Among the pairs starting within one CADU of the first,
+            # the one with the fewest ASM bit errors wins (repeated content, e.g. identical
+            # idle CADUs, can repeat an ASM-like pattern at the same place in every CADU).
+            if c + 2 * cadu_bits + asm_bits > nbits and not final:
                 q = c
                 code = R_NEED_MORE
                 break
-            if c + cadu_bits > nbits:
-                # final: an ASM-like pattern too close to the end to verify; an exact ASM is
-                # reported as a truncated CADU, anything else is noise
+            # Ties (and worse pairs) are broken in favour of a block that RS-decodes.
+            best = -1
+            bestd = 8 * asm_bits
+            c2 = c
+            while c2 >= 0 and c2 < c + cadu_bits:
+                sc = pair_score(buf, nbytes, c2, asm, asm_bits, tol, cadu_bits)
+                if sc >= 0:
+                    d = asm_distance(buf, nbytes, c2, asm, asm_bits)
+                    extract_block(buf, c2 + asm_bits, nb, xor_rows[1 if d > asm_bits - d else 0], block)
+                    if not decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb,
+                                        logb, out_frames[n], out_corr[n], cw, work, True):
+                        sc += 4 * asm_bits
+                    if sc < bestd:
+                        best = c2
+                        bestd = sc
+                c2 = find_asm(buf, nbytes, c2 + 1, c + cadu_bits, asm, asm_bits, tol)
+            if best < 0:
                 d = asm_distance(buf, nbytes, c, asm, asm_bits)
-                if d == 0 or d == asm_bits:
-                    ev_kind[ne] = EV_TRUNCATED
-                    ev_bit[ne] = c
-                    ev_val[ne] = nbits - c
-                    ne += 1
-                    mode = DONE
-                    q = nbits
-                    code = R_END
-                    break
-                q = c + 1
-                continue
+                if final and c + cadu_bits + asm_bits > nbits and (d == 0 or d == asm_bits):
+                    # end of data: a single exact ASM. A whole CADU is decoded; a cut one is
+                    # reported as truncated
+                    if c + cadu_bits > nbits:
+                        ev_kind[ne] = EV_TRUNCATED
+                        ev_bit[ne] = c
+                        ev_val[ne] = nbits - c
+                        ne += 1
+                        mode = DONE
+                        q = nbits
+                        code = R_END
+                        break
+                    best = c
+                else:
+                    q = c + 1
+                    continue
+            c = best
             d = asm_distance(buf, nbytes, c, asm, asm_bits)
             pol = 1 if d > asm_bits - d else 0
             extract_block(buf, c + asm_bits, nb, xor_rows[pol], block)
             good = decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
                                 out_frames[n], out_corr[n], cw, work, False)
-            confirmed = good
-            if not good and c + cadu_bits + asm_bits <= nbits:
-                d2 = asm_distance(buf, nbytes, c + cadu_bits, asm, asm_bits)
-                confirmed = d2 <= tol or d2 >= asm_bits - tol
-            if not confirmed:
-                q = c + 1
-                continue
             ev_kind[ne] = EV_ACQUIRE
             ev_bit[ne] = c
             ev_val[ne] = c - search_from
@@ -244,7 +302,7 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
             continue
 
         # ---------------------------------------------------------------- LOCKED at q
-        if q + cadu_bits + 2 > nbits:
+        if q + cadu_bits + 4 + asm_bits > nbits:
             if not final:
                 code = R_NEED_MORE
                 break
@@ -325,6 +383,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                     extract_block(buf, q + asm_bits, nb, xor_rows[inv], block)
                     decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
                                  out_frames[n], out_corr[n], cw, work, False)
+            if good and next_asm_state(buf, nbytes, q, inv, asm, asm_bits, tol, cadu_bits) == 0:
+                good = False
             out_ok[n] = good
             out_bit[n] = q
             out_inv[n] = inv
@@ -376,7 +436,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                     ev_val[ne] = p2
                     ne += 1
                     inv = p2
-                out_ok[n] = True
+                # no ASM of its own: the next ASM must confirm both lattice and polarity
+                out_ok[n] = next_asm_state(buf, nbytes, q2, p2, asm, asm_bits, tol, cadu_bits) == 1
                 out_bit[n] = q2
                 out_inv[n] = inv
                 n += 1

@@ -135,7 +135,9 @@ def test_polarity_flip_mid_stream(coding, enc, at_boundary):
     bits[flip:] ^= 1
     b, st = decode_bits(coding, bits)
     got = check_no_wrong_frame(b, frames)
-    lost = set() if at_boundary else {12}
+    # the CADU before the first inverted ASM is flagged even when the flip is exactly at the
+    # boundary: a flip right after its own ASM would give the complement, also a codeword
+    lost = {11} if at_boundary else {12}
     assert set(got) == set(range(30)) - lost
     inv_expected = pos >= (flip if at_boundary else pos[13])
     assert len(b) == 30 and np.array_equal(b.inverted, inv_expected)
@@ -271,3 +273,56 @@ def test_sync_scan_py_func(coding, enc):
 def test_bad_config(coding):
     with pytest.raises(ConfigError):
         ChannelDecoder(coding.model_copy(update={"asm_max_bit_errors": 9}))
+
+
+def test_acquisition_traps(coding, enc):
+    """Acquisition needs two ASMs a CADU apart, the best pair winning: (1) an ASM-like pattern
+    10 bytes before the first CADU — RS alone would accept the block there, the code being
+    cyclic, and pass a rotated frame; (2) identical CADUs that carry an exact ASM inside their
+    data, the stream starting mid-CADU."""
+    rs, pn, asm = enc
+    rng = np.random.default_rng(16)
+    bits, frames, pos = make_bits(coding, enc, 6, rng, lead=4000)
+    fake = np.unpackbits(asm) ^ 1                     # inverted ASM with 3 bit errors
+    fake[[3, 17, 29]] ^= 1
+    bits[pos[0] - 80:pos[0] - 48] = fake
+    b, st = decode_bits(coding, bits)
+    assert check_no_wrong_frame(b, frames) == list(range(6)) and b.bit_position[0] == pos[0]
+
+    frame = rng.integers(0, 256, coding.frame_length, dtype=np.uint8)
+    frame[100:104] = asm ^ pn[100:104]               # the transmitted block holds the ASM at byte 104
+    frames = np.tile(frame, (8, 1))
+    cadus = np.concatenate([np.tile(asm, (8, 1)), rs.encode(frames) ^ pn], axis=1)
+    bits = np.unpackbits(cadus.ravel())[8 * 60:]      # starts 60 bytes into the first CADU
+    b, st = decode_bits(coding, bits)
+    assert b.ok.sum() == 7 and (b.frames[b.ok] == frame).all()
+    assert (b.bit_position[b.ok] % CADU_BITS == CADU_BITS - 480).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_impairments_never_pass_a_wrong_frame(coding, enc, seed):
+    """Slips, polarity flips, bursts, BER and chunking at random, with constant-content frames
+    (bit-shift invariant after randomisation) among random ones: no ok frame is wrong."""
+    rng = np.random.default_rng(1000 + seed)
+    bits, frames, pos = make_bits(coding, enc, 300, rng)
+    # every 5th frame constant 0x55 and every 7th all zero
+    rs, pn, asm = enc
+    frames_const = frames.copy()
+    frames_const[::5] = 0x55
+    frames_const[3::7] = 0
+    cadus = np.concatenate([np.tile(asm, (300, 1)), rs.encode(frames_const) ^ pn], axis=1)
+    lead = int(pos[0])
+    bits[lead:lead + 300 * CADU_BITS] = np.unpackbits(cadus.ravel())
+    for _ in range(int(rng.integers(5, 25))):
+        at, d = int(rng.integers(0, bits.size - 10)), int(rng.choice([-2, -1, 1, 2]))
+        bits = np.delete(bits, np.arange(at, at - d)) if d < 0 else np.insert(bits, at, np.zeros(d, np.uint8))
+    for _ in range(int(rng.integers(1, 4))):
+        bits[int(rng.integers(0, bits.size)):] ^= 1
+    for _ in range(int(rng.integers(1, 6))):
+        at, n = int(rng.integers(0, bits.size)), int(rng.integers(1, 30000))
+        bits[at:at + n] = rng.integers(0, 2, bits[at:at + n].size, dtype=np.uint8)
+    bits[rng.random(bits.size) < 1e-4] ^= 1
+    b, st = decode_bits(coding, bits, chunk=int(rng.integers(500, 100000)))
+    index = {f.tobytes() for f in frames_const}
+    assert all(f.tobytes() in index for f in b.frames[b.ok])
+    assert b.ok.sum() > 200
