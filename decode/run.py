@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,14 +311,29 @@ def run(source: str | Path, out_dir: str | Path, cfg, *, satellite: str | None =
     except (ManifestError, TelemetryError, UnknownSatelliteError) as e:
         pid = source.stem or "pass"
         return _failed(pid, source, out_dir, [e.to_dict()], t0, None)
-    sat = inp.satellite
     tmp = temp_dir(out_dir, inp.pass_id)
+    try:
+        report = _decode_pass(inp, tmp, source, out_dir, cfg, ccsds_only, chunk_bytes, progress, t0)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)        # nothing half-written survives a crash
+        raise
+    commit(tmp, out_dir, inp.pass_id)
+    return report
+
+
+def _decode_pass(inp: _Input, tmp: Path, source: Path, out_dir: Path, cfg, ccsds_only: bool,
+                 chunk_bytes: int, progress, t0: float) -> DecodeReport:
+    sat = inp.satellite
     pkt_files = PacketFiles(tmp / "packets")
     sink = _Sink(pkt_files, sat, ccsds_only)
     channels, errors, warnings = [], list(inp.errors), []
     try:
         for ch in inp.channels:
-            rep, errs = _decode_channel(ch, sat, sink, ccsds_only, chunk_bytes, progress)
+            try:
+                rep, errs = _decode_channel(ch, sat, sink, ccsds_only, chunk_bytes, progress)
+            except TelemetryError as e:                 # unreadable channel file
+                errors.append(e.to_dict())
+                continue
             channels.append(rep)
             errors += errs
         # ancillary merge (time order), then its accounting and files
@@ -360,6 +376,12 @@ def run(source: str | Path, out_dir: str | Path, cfg, *, satellite: str | None =
         for r in results:
             for e in r.errors:
                 errors.append({"error": "CompressionError", **e})
+    for c in channels:
+        for k, what in (("wrong_scid", "frames of another spacecraft (SCID)"), ("wrong_version", "frames with a "
+                        "transfer frame version other than AOS"), ("unexpected_vcid", "frames on a VC outside the "
+                        "channel's VC map")):
+            if getattr(c, k) and not all(c.frames - c.wrong_scid - c.wrong_version <= 0 for c in channels):
+                warnings.append(f"channel {c.name}: {getattr(c, k)} RS-valid {what} ignored")
     lost = _data_lost(channels, apid_stats, bands)
     failed = not channels or all(c.frames - c.wrong_scid - c.wrong_version <= 0 for c in channels)
     status = STATUS_FAILED if failed else (STATUS_DATA_LOSS if (lost or errors) else STATUS_OK)
@@ -375,7 +397,6 @@ def run(source: str | Path, out_dir: str | Path, cfg, *, satellite: str | None =
         throughput_mbps=round(total * 8 / wall / 1e6, 2) if wall > 0 else 0.0,
         peak_rss_mb=_peak_rss_mb())
     report.write(tmp / "decode_report.json")
-    commit(tmp, out_dir, inp.pass_id)
     return report
 
 
