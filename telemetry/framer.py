@@ -34,18 +34,34 @@ IDLE_FILL = 0x55
 
 
 class ByteFifo:
-    """A byte FIFO (append at the tail, read from the head) that keeps memory bounded by
-    compacting consumed bytes."""
+    """A byte FIFO (append at the tail, read from the head) with bounded memory: beyond
+    ``spill_bytes`` in memory, further data go to an anonymous temporary file (the on-board
+    mass memory of a satellite that images faster than it downlinks) and are read back in
+    order. Consumed bytes are compacted away."""
 
-    def __init__(self) -> None:
+    def __init__(self, spill_bytes: int = 64 << 20, spill_dir: str | None = None) -> None:
         self._buf = bytearray()
         self._head = 0
+        self._spill = int(spill_bytes)
+        self._dir = spill_dir
+        self._file = None
+        self._fread = self._fwrite = 0
+        self.spilled_bytes = 0
 
     def __len__(self) -> int:
-        return len(self._buf) - self._head
+        return len(self._buf) - self._head + self._fwrite - self._fread
 
     def append(self, data: bytes) -> None:
-        self._buf += data
+        if self._file is None and len(self._buf) - self._head + len(data) <= self._spill:
+            self._buf += data
+            return
+        if self._file is None:
+            import tempfile
+            self._file = tempfile.TemporaryFile(dir=self._dir)
+        self._file.seek(self._fwrite)
+        self._file.write(data)
+        self._fwrite += len(data)
+        self.spilled_bytes += len(data)
 
     def read(self, n: int) -> bytes:
         out = bytes(self._buf[self._head:self._head + n])
@@ -53,7 +69,20 @@ class ByteFifo:
         if self._head > (1 << 20) and self._head * 2 > len(self._buf):
             del self._buf[:self._head]
             self._head = 0
+        if len(out) < n and self._file is not None:
+            self._file.seek(self._fread)
+            more = self._file.read(n - len(out))
+            self._fread += len(more)
+            out += more
+            if self._fread == self._fwrite:
+                self._file.close()
+                self._file, self._fread, self._fwrite = None, 0, 0
         return out
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 @dataclass
@@ -86,7 +115,7 @@ class ChannelFramer:
     """
 
     def __init__(self, sat, channel: str, rate_bps: float, t0: float, *, latency_s: float = 0.02,
-                 replay: bool = False) -> None:
+                 replay: bool = False, spill_bytes: int = 64 << 20, spill_dir: str | None = None) -> None:
         vcmap = sat.virtual_channels
         coding = sat.coding
         self.channel = channel
@@ -98,7 +127,8 @@ class ChannelFramer:
         self.latency_s = float(latency_s)
         self.replay = bool(replay)
         self.idle_vcid = vcmap.idle
-        self.vcs = {v: VcState(v) for v in vcmap.vcids_of_channel(channel) if v != vcmap.idle}
+        self.vcs = {v: VcState(v, fifo=ByteFifo(spill_bytes, spill_dir))
+                    for v in vcmap.vcids_of_channel(channel) if v != vcmap.idle}
         self.slot = 0
         self.idle_frames = 0
         self.idle_count = 0
@@ -231,7 +261,14 @@ class ChannelFramer:
             return np.zeros((0, self.frame_length), np.uint8)
         return np.frombuffer(b"".join(frames), np.uint8).reshape(-1, self.frame_length)
 
+    def close(self) -> None:
+        """Release spill files."""
+        for vc in self.vcs.values():
+            vc.fifo.close()
+
     def stats(self) -> dict:
         return {"frames": self.slot, "idle_frames": self.idle_frames,
+                "spilled_bytes": sum(v.fifo.spilled_bytes for v in self.vcs.values()),
+                "end_gps": self.slot_time(),
                 "vcs": {v: {"frames": s.frames, "packet_bytes": s.data_bytes, "idle_packets": s.idle_packets}
                         for v, s in self.vcs.items()}}

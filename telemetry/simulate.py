@@ -98,7 +98,9 @@ class _Downlink:
             self._frames, self._n = [], 0
 
     def advance(self, until: float) -> None:
-        self.take(self.framer.advance(until))
+        fr = self.framer
+        while fr.slot_time() < until:            # in batches: memory bounded by ENCODE_BATCH frames
+            self.take(fr.advance(min(until, fr.slot_time(fr.slot + ENCODE_BATCH))))
 
 
 class _PacketTruth:
@@ -208,7 +210,7 @@ def _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, truth_
     expected = int(math.ceil((t_end - t0 + 2 * latency_s) * rate / (sat.coding.cadu_length * 8)))
     coder = ChannelCoder(sat.coding)
     tmp_files = {c: work / landing.channel_file(pid, c) for c in channels}     # renamed at the end
-    links = {c: _Downlink(c, ChannelFramer(sat, c, rate, t0, latency_s=latency_s), coder,
+    links = {c: _Downlink(c, ChannelFramer(sat, c, rate, t0, latency_s=latency_s, spill_dir=str(work)), coder,
                           ChannelWriter(tmp_files[c], c, sat.coding, imp, expected_cadus=expected,
                                         rate_bps=rate))
              for c in channels}
@@ -265,6 +267,8 @@ def _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, truth_
         timings["frame_s"] += time.perf_counter() - tf
     finally:
         pkt_truth.close()
+        for link in links.values():
+            link.framer.close()
     if progress:
         progress(1.0)
 

@@ -66,9 +66,10 @@ def random_packets(rng, apid, n, lo=1, hi=3000):
                                                             dtype=np.uint8).tobytes()) for i in range(n)]
 
 
-def test_round_trip_and_headers(sat):
+@pytest.mark.parametrize("spill", [64 << 20, 4096])
+def test_round_trip_and_headers(sat, spill, tmp_path):
     rng = np.random.default_rng(0)
-    fr = ChannelFramer(sat, "A", 40e6, T0, latency_s=0.002)
+    fr = ChannelFramer(sat, "A", 40e6, T0, latency_s=0.002, spill_bytes=spill, spill_dir=str(tmp_path))
     sent = {0: [], 1: [], 2: []}
     frames = []
     t = T0
@@ -84,6 +85,7 @@ def test_round_trip_and_headers(sat):
     frames.append(fr.drain())
     frames = np.concatenate(frames)
     assert fr.backlog_bytes == 0
+    assert (fr.stats()["spilled_bytes"] > 0) == (spill == 4096)      # bounded memory path exercised
     h = headers(frames)
     assert set(h["version"]) == {1} and set(h["scid"]) == {166} and set(h["replay"]) == {0}
     assert set(h["spare"]) == {0} and set(h["vcid"]) <= {0, 1, 2, 63}
