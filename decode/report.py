@@ -113,15 +113,24 @@ class DecodeReport:
             out.append(f"  channel {c.name}: {c.cadus} CADUs, {c.sync_losses} sync losses, "
                        f"{c.rs_corrected_symbols} RS symbols corrected, {c.rs_uncorrectable_codeblocks} "
                        f"uncorrectable; {vc}")
+        npk = sum(s["packets"] for s in self.apids.values())
+        nmiss = sum(s["packets_missing"] for s in self.apids.values())
+        out.append(f"  packets: {npk} in {len(self.apids)} APID files, {nmiss} missing (sequence gaps)")
         for a, s in sorted(self.apids.items()):
-            out.append(f"  APID {a}: {s['packets']} packets, {s['packets_missing']} missing, "
-                       f"{s['length_errors']} length errors, {s['duplicates']} duplicates")
+            if s["packets_missing"] or s["length_errors"]:
+                out.append(f"    APID {a}: {s['packets']} packets, {s['packets_missing']} missing, "
+                           f"{s['length_errors']} length errors")
+        if self.bands:
+            lines = sum(b["lines"] for b in self.bands)
+            ok = sum(b["lines_ok"] for b in self.bands)
+            out.append(f"  images: {len(self.bands)} bands, {ok} of {lines} lines ok")
         for b in self.bands:
-            out.append(f"  image {b['file']}: {b['lines']} lines ({b['lines_ok']} ok, {b['lines_missing']} "
-                       f"missing, {b['lines_undecryptable']} undecryptable, {b['lines_decompression_error']} "
-                       f"decompression errors), ratio {b['compression_ratio']}")
-        for e in self.errors:
-            out.append(f"  error: {e.get('message', e)}")
+            if b["lines_ok"] != b["lines"]:
+                out.append(f"    {b['file']}: {b['lines']} lines ({b['lines_ok']} ok, {b['lines_missing']} "
+                           f"missing, {b['lines_undecryptable']} undecryptable, "
+                           f"{b['lines_decompression_error']} decompression errors)")
+        for w in self.warnings:
+            out.append(f"  warning: {w}")
         out.append(f"  {self.channel_bytes / 1e6:.1f} MB in {self.wall_time_s:.2f} s = "
                    f"{self.throughput_mbps:.1f} Mbit/s, peak RSS {self.peak_rss_mb:.0f} MB")
         return out

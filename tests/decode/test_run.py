@@ -217,3 +217,13 @@ def test_rerun_replaces_previous_result(cfg, clean_pass, tmp_path):
     run(manifest, tmp_path, cfg)
     rep = run(manifest, tmp_path, cfg)
     assert rep.status == "ok" and len([p for p in tmp_path.iterdir()]) == 1
+
+
+def test_cli_human_output_and_progress(cfg, clean_pass, tmp_path, capsys):
+    manifest, _ = clean_pass
+    assert cli(["decode", str(manifest), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"pass {manifest.stem} (SPOT-6, SCID 166): ok") and "Mbit/s" in out
+    seen = []
+    rep = run(manifest, tmp_path / "p", cfg, progress=seen.append, chunk_bytes=1 << 20)
+    assert sum(seen) == rep.channel_bytes == sum(c.bytes for c in rep.channels) and len(seen) > 10
