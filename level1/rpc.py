@@ -423,17 +423,35 @@ class RPCFitReport:
     check_max_row_px: float
     regularisation: float
     iterations: int
+    line_form: str = "rational"
+    samp_form: str = "rational"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def _solve_rational(M: np.ndarray, y: np.ndarray, lam: float, n_iter: int) -> tuple[np.ndarray, np.ndarray]:
+def _solve_rational(M: np.ndarray, y: np.ndarray, lam: float, n_iter: int,
+                    lam_den: float | None = None, rational: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares RPC polynomial pair for normalised target ``y`` given monomials ``M``
     (n, 20): ``y·(1 + b·m[1:]) = a·m``, linear in (a, b), iteratively reweighted by the
-    previous denominator so the residual is the true (image) error (Tao & Hu 2001, §3),
-    with Tikhonov damping ``lam`` on the (column-normalised) unknowns."""
+    previous denominator so the residual is the true (image) error (Tao & Hu 2001, §3), with
+    Tikhonov damping ``lam`` on the numerator and ``lam_den`` on the denominator unknowns
+    (column-normalised). ``rational=False`` fits the numerator alone (denominator ≡ 1)."""
+    lam_den = lam if lam_den is None else lam_den
+    if not rational:
+        s = np.linalg.norm(M, axis=0)
+        s[s == 0] = 1.0
+        A = M / s
+        rhs = y
+        if lam > 0:
+            A = np.vstack([A, math.sqrt(lam) * np.eye(20)])
+            rhs = np.concatenate([y, np.zeros(20)])
+        x, *_ = np.linalg.lstsq(A, rhs, rcond=None)
+        den = np.zeros(20)
+        den[0] = 1.0
+        return x / s, den
     A0 = np.hstack([M, -y[:, None] * M[:, 1:]])          # (n, 39)
+    damp = np.sqrt(np.concatenate([np.full(20, lam), np.full(19, lam_den)]))
     w = np.ones(len(y))
     sol = None
     for _ in range(n_iter):
@@ -441,10 +459,8 @@ def _solve_rational(M: np.ndarray, y: np.ndarray, lam: float, n_iter: int) -> tu
         rhs = y * w
         s = np.linalg.norm(A, axis=0)
         s[s == 0] = 1.0
-        An = A / s
-        if lam > 0:
-            An = np.vstack([An, math.sqrt(lam) * np.eye(An.shape[1])])
-            rhs = np.concatenate([rhs, np.zeros(An.shape[1])])
+        An = np.vstack([A / s, np.diag(damp)])
+        rhs = np.concatenate([rhs, np.zeros(39)])
         x, *_ = np.linalg.lstsq(An, rhs, rcond=None)
         sol = x / s
         den = 1.0 + M[:, 1:] @ sol[20:]
@@ -455,6 +471,15 @@ def _solve_rational(M: np.ndarray, y: np.ndarray, lam: float, n_iter: int) -> tu
     num = sol[:20]
     den = np.concatenate([[1.0], sol[20:]])
     return num, den
+
+
+#: normalised cube where fitted denominators must stay well away from zero (no poles)
+_POLE_GRID = np.stack(np.meshgrid(*(np.linspace(-1.1, 1.1, 15),) * 3, indexing="ij"), -1).reshape(-1, 3)
+
+
+def _pole_free(den: np.ndarray) -> bool:
+    d = monomials(_POLE_GRID[:, 0], _POLE_GRID[:, 1], _POLE_GRID[:, 2]) @ den
+    return bool(np.all(d > 0.5) and np.all(d < 2.0))
 
 
 def fit_rpc(direct_location_fn: Callable[[np.ndarray, np.ndarray, np.ndarray],
@@ -506,8 +531,41 @@ def fit_rpc(direct_location_fn: Callable[[np.ndarray, np.ndarray, np.ndarray],
     line_off, line_scale = half_range(r)
     samp_off, samp_scale = half_range(c)
     M = monomials((lon - lon_off) / lon_scale, (lat - lat_off) / lat_scale, (z - h_off) / h_scale)
-    line_num, line_den = _solve_rational(M, (r - line_off) / line_scale, regularisation, n_iter)
-    samp_num, samp_den = _solve_rational(M, (c - samp_off) / samp_scale, regularisation, n_iter)
+    rn = (r - line_off) / line_scale
+    cn = (c - samp_off) / samp_scale
+    # check grid (cell centres) for model selection and the report
+    cc, rr, zz = grid(n_xy, n_h, True)
+    lon2, lat2 = (np.asarray(a, np.float64) for a in direct_location_fn(cc, rr, zz))
+    M2 = monomials((lon2 - lon_off) / lon_scale, (lat2 - lat_off) / lat_scale, (zz - h_off) / h_scale)
+
+    def check_err(num, den, target, scale_px, off):
+        return np.abs((M2 @ num) / (M2 @ den) * scale_px + off - target)
+
+    # Candidates: the cubic polynomial (denominator ≡ 1, pole-free by construction) and the
+    # full rational form with increasing damping of the denominator; a rational candidate
+    # is kept only if its denominator stays in [0.5, 2] over the (slightly enlarged)
+    # normalised cube — a pushbroom RPC must not have a pole near the scene.
+    used = {}
+    for name, target, tn, scale_px, off in (("line", rr, rn, line_scale, line_off),
+                                            ("samp", cc, cn, samp_scale, samp_off)):
+        best = _solve_rational(M, tn, regularisation, 1, rational=False)
+        best_err = check_err(*best, target, scale_px, off).max()
+        best_lam = None
+        for lam_den in (regularisation, 1e-10, 1e-8, 1e-6):
+            if best_err < 1e-4:
+                break
+            try:
+                cand = _solve_rational(M, tn, regularisation, n_iter, lam_den=lam_den)
+            except GeometryError:
+                continue
+            if not _pole_free(cand[1]):
+                continue
+            e = check_err(*cand, target, scale_px, off).max()
+            if e < best_err:
+                best, best_err, best_lam = cand, e, lam_den
+        used[name] = (best, best_lam)
+    (line_num, line_den), lam_l = used["line"]
+    (samp_num, samp_den), lam_s = used["samp"]
     rpc = RPC(line_off=line_off, samp_off=samp_off, lat_off=lat_off, long_off=lon_off,
               height_off=h_off, line_scale=line_scale, samp_scale=samp_scale, lat_scale=lat_scale,
               long_scale=lon_scale, height_scale=h_scale, line_num=line_num, line_den=line_den,
@@ -517,8 +575,6 @@ def fit_rpc(direct_location_fn: Callable[[np.ndarray, np.ndarray, np.ndarray],
 
     pc, pr = rpc.project(lon, lat, z)
     e_fit = np.hypot(pc - c, pr - r)
-    cc, rr, zz = grid(n_xy, n_h, True)
-    lon2, lat2 = (np.asarray(a, np.float64) for a in direct_location_fn(cc, rr, zz))
     qc, qr = rpc.project(lon2, lat2, zz)
     e_chk = np.hypot(qc - cc, qr - rr)
     report = RPCFitReport(fit_points=int(c.size), check_points=int(cc.size),
@@ -527,5 +583,7 @@ def fit_rpc(direct_location_fn: Callable[[np.ndarray, np.ndarray, np.ndarray],
                           check_max_px=float(e_chk.max()),
                           check_max_col_px=float(np.abs(qc - cc).max()),
                           check_max_row_px=float(np.abs(qr - rr).max()),
-                          regularisation=float(regularisation), iterations=int(n_iter))
+                          regularisation=float(regularisation), iterations=int(n_iter),
+                          line_form="polynomial" if lam_l is None else f"rational (denominator damping {lam_l:g})",
+                          samp_form="polynomial" if lam_s is None else f"rational (denominator damping {lam_s:g})")
     return rpc, report

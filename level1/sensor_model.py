@@ -489,26 +489,35 @@ class PushbroomModel:
         u = (R @ self.instrument_to_body) @ los_instrument(px, py)[..., None]
         return pos, u[..., 0]
 
-    def direct(self, line, det, h=None, *, strict: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Image → ground: (lon°, lat°, h m above the ellipsoid) of (line, det) (broadcast).
-        With ``h`` the intersection is with that ellipsoidal height; otherwise with the DEM.
-        ``strict``: a point that misses the Earth or the DEM raises :class:`GeometryError`."""
-        line, det = np.broadcast_arrays(np.asarray(line, np.float64), np.asarray(det, np.float64))
-        shape = line.shape
-        lf, df = line.ravel(), det.ravel()
-        pos, u = self.rays(lf, df)
-        out = np.empty((lf.size, 3))
+    def direct_grid(self, lines, dets, h=None, *, strict: bool = True):
+        """:meth:`direct` on the grid ``lines`` (nl,) × ``dets`` (nd,) → arrays (nl, nd); the
+        orbit and attitude are evaluated once per line (the pushbroom structure), so dense
+        grids are cheap. ``h``: scalar or (nl, nd) heights, or None for the DEM."""
+        lines = np.asarray(lines, np.float64).ravel()
+        dets = np.asarray(dets, np.float64).ravel()
+        t = self.time(lines)
+        pos, _ = self.ephemeris.state(t)
+        R = self.attitude.matrix(t) @ self.instrument_to_body
+        px, py = self.detectors.angles(dets)
+        u = np.einsum("lij,dj->ldi", R, los_instrument(px, py))
+        P = np.broadcast_to(pos[:, None, :], u.shape)
+        return self._intersect(np.ascontiguousarray(P.reshape(-1, 3)), np.ascontiguousarray(u.reshape(-1, 3)),
+                               None if h is None else np.broadcast_to(np.asarray(h, np.float64), (lines.size, dets.size)),
+                               np.repeat(lines, dets.size), np.tile(dets, lines.size), strict,
+                               (lines.size, dets.size))
+
+    def _intersect(self, pos, u, h, lf, df, strict, shape):
+        out = np.empty((pos.shape[0], 3))
         if h is not None:
-            hh = np.broadcast_to(np.asarray(h, np.float64), shape).ravel().copy()
-            SK.intersect_height(np.ascontiguousarray(pos), np.ascontiguousarray(u), hh, out)
+            hh = np.ascontiguousarray(np.asarray(h, np.float64).ravel())
+            SK.intersect_height(pos, u, hh, out)
             bad = ~np.isfinite(out[:, 0]) & np.isfinite(hh)
         else:
             if self.dem is None:
                 raise GeometryError("direct location without a height needs a DEM", field="dem")
-            iters = np.empty(lf.size, np.int64)
+            iters = np.empty(pos.shape[0], np.int64)
             hs = float(np.nanmean(self.dem.heights)) if np.any(np.isfinite(self.dem.heights)) else 0.0
-            SK.intersect_dem(np.ascontiguousarray(pos), np.ascontiguousarray(u),
-                             np.ascontiguousarray(self.dem.heights, np.float64), self.dem.gt,
+            SK.intersect_dem(pos, u, np.ascontiguousarray(self.dem.heights, np.float64), self.dem.gt,
                              hs, 1e-3, 60, out, iters)
             bad = iters < 0
         if strict and bad.any():
@@ -518,6 +527,17 @@ class PushbroomModel:
                                 f"({int(bad.sum())} points)", field="direct")
         return (np.degrees(out[:, 0]).reshape(shape), np.degrees(out[:, 1]).reshape(shape),
                 out[:, 2].reshape(shape))
+
+    def direct(self, line, det, h=None, *, strict: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image → ground: (lon°, lat°, h m above the ellipsoid) of (line, det) (broadcast).
+        With ``h`` the intersection is with that ellipsoidal height; otherwise with the DEM.
+        ``strict``: a point that misses the Earth or the DEM raises :class:`GeometryError`."""
+        line, det = np.broadcast_arrays(np.asarray(line, np.float64), np.asarray(det, np.float64))
+        shape = line.shape
+        lf, df = line.ravel(), det.ravel()
+        pos, u = self.rays(lf, df)
+        hh = None if h is None else np.broadcast_to(np.asarray(h, np.float64), shape)
+        return self._intersect(np.ascontiguousarray(pos), np.ascontiguousarray(u), hh, lf, df, strict, shape)
 
     def _plane_residual(self, t: np.ndarray, X: np.ndarray):
         pos, _ = self.ephemeris.state(t)
@@ -556,7 +576,8 @@ class PushbroomModel:
             tn = np.clip(ta - step, tlo, thi)
             t[act] = tn
             det[act] = d0
-            conv = np.abs(step) < tol_lines * dt
+            # absolute GPS times carry ~2.4e-7 s of float64 resolution: converged at that level
+            conv = np.abs(step) < np.maximum(tol_lines * dt, 4.0 * np.spacing(np.abs(ta)))
             idx = np.flatnonzero(act)
             done[idx[conv]] = True
         # final detector at the converged time

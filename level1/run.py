@@ -1,0 +1,517 @@
+"""Level-1 stage: ``run(l0_dir, out_dir, cfg) -> Level1Report`` (docs/developing.md stage contract).
+
+Level 0 directory → for each datatake: line timing, physical models, perfect sensor, radiometric
+equalisation + resampling of every module and band onto the perfect-sensor grid (on the DEM),
+cut into scenes; per scene: RPC fit, cloud mask, misregistration and striping measures, COGs +
+masks + metadata. Output::
+
+    <out_dir>/<pass_id>/                      written as <out_dir>/.<pass_id>.tmp-<pid>, renamed
+      level1_report.json
+      <scene name>/ IMG_*_P_*.TIF IMG_*_MS_*.TIF MSK_*.TIF DIM_*.XML RPC_*_RPC.TXT
+
+Stage functions never print; ``progress(stage, fraction)`` is called when given.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from level1 import radiometry_algo as RA
+from level1.angles import sun_angles, view_angles
+from level1.dem import Dem
+from level1.geometry import PerfectSensor, build_perfect_sensor, housekeeping_period, line_timing, swath_limits
+from level1.level0 import Level0, read_level0
+from level1.product import datetime_code, write_cog, write_dimap
+from level1.quality_algo import CLOUD_BLUE_MIN, CLOUD_NDVI_MAX, CLOUD_RED_MIN, CLOUD_WHITENESS_MAX, \
+    cloud_mask, misregistration
+from level1.resample_algo import ground_nodes, module_nodes, node_axis, resample_band
+from level1.rpc import RPC, fit_rpc
+from level1.sensor_model import Attitude, DetectorArray, Ephemeris, PushbroomModel, geodetic_to_ecef, \
+    instrument_to_body
+from srd.errors import ConfigError, ProductError
+from srd.timescale import gps_to_utc, iso_utc
+
+MS_BANDS = ("B0", "B1", "B2", "B3")
+CLOUD_METHOD = (f"VNIR threshold test: blue>{CLOUD_BLUE_MIN} and red>{CLOUD_RED_MIN} TOA reflectance, "
+                f"whiteness<{CLOUD_WHITENESS_MAX}, NDVI<{CLOUD_NDVI_MAX}, dilated 1 MS pixel "
+                "(snow/ice not separable without SWIR)")
+
+
+@dataclass(frozen=True)
+class Level1Options:
+    """Processing options (product choices, not instrument profile values).
+
+    ``pan_gsd_m``: perfect-sensor PAN sampling (ICD §5: products at 1.5 m / 6 m);
+    ``output``: pixel values — ``"dn"`` equalised DN uint16 (calibration in the metadata, the
+    DIMAP convention), ``"radiance"`` or ``"reflectance"`` float32 TOA values;
+    ``scene_length_m``/``scene_overlap_m``: scene cutting along track;
+    ``dem``/``geoid``: terrain for registration and the RPC height range (none: ellipsoid +
+    ``default_height_m``); ``grid_step``: node spacing of the resampling grids (PAN pixels).
+    """
+
+    pan_gsd_m: float = 1.5
+    output: str = "dn"
+    scene_length_m: float = 60_000.0
+    scene_overlap_m: float = 3_000.0
+    dem: str | None = None
+    geoid: str | None = None
+    default_height_m: float = 0.0
+    height_margin_m: float = 150.0
+    grid_step: int = 32
+    instrument: str | None = None
+    satellite: str | None = None
+    tile_rows: int = 1024
+
+    def __post_init__(self):
+        if self.output not in ("dn", "radiance", "reflectance"):
+            raise ConfigError(f"output must be dn, radiance or reflectance, got {self.output!r}",
+                              field="output")
+        if self.pan_gsd_m <= 0 or self.scene_length_m <= 0 or self.grid_step < 4:
+            raise ConfigError("pan_gsd_m and scene_length_m must be > 0, grid_step ≥ 4",
+                              field="options")
+
+
+@dataclass(frozen=True)
+class Level1Report:
+    pass_id: str
+    satellite: str
+    instrument: str
+    level0_dir: str
+    output_dir: str
+    status: str                       # "ok" | "data_loss" (masked pixels) | "failed"
+    options: dict
+    datatakes: list
+    scenes: list
+    errors: list
+    warnings: list
+    wall_time_s: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _satellite(cfg, l0: Level0, opt: Level1Options):
+    if opt.satellite:
+        return cfg.satellite(opt.satellite)
+    name = l0.report.get("satellite")
+    if name:
+        return cfg.satellite(str(name))
+    scid = l0.report.get("scid")
+    if scid is not None:
+        s = cfg.satellite_by_scid(int(scid))
+        if s is not None:
+            return s
+    raise ProductError("cannot tell the satellite: decode_report.json has no satellite/scid "
+                       "(give options.satellite)", path=l0.path / "decode_report.json", field="satellite")
+
+
+def _instrument(cfg, sat, l0: Level0, opt: Level1Options):
+    """The instrument profile whose PAN width matches the Level 0 images."""
+    if opt.instrument:
+        return cfg.instrument(opt.instrument)
+    widths = {bd.columns for (d, m, b), bd in l0.bands.items() if b == "PAN"}
+    cands = [cfg.instrument(sat.instrument)] + [i for n, i in cfg.instruments.items() if n != sat.instrument]
+    for ins in cands:
+        if widths <= {ins.bands[0].detectors}:
+            return ins
+    raise ProductError(f"no instrument profile has {sorted(widths)} PAN detectors per module "
+                       f"(profiles: {sorted(cfg.instruments)})", path=l0.path / "image", field="columns")
+
+
+def _sanitize(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "", s)[:24] or "PASS"
+
+
+def _iso(gps: float) -> str:
+    return iso_utc(gps_to_utc(gps), 3)
+
+
+# ---------------------------------------------------------------------------- stage
+
+
+def run(l0_dir, out_dir, cfg, options: Level1Options | None = None,
+        progress: Callable[[str, float], None] | None = None) -> Level1Report:
+    """Process a Level 0 directory into Level-1 scenes under ``out_dir/<pass_id>/``."""
+    opt = options or Level1Options()
+    t_wall = time.time()
+    prog = progress or (lambda s, f: None)
+    l0 = read_level0(l0_dir)
+    sat = _satellite(cfg, l0, opt)
+    ins = _instrument(cfg, sat, l0, opt)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / l0.pass_id
+    tmp = out_dir / f".{l0.pass_id}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    warnings: list[str] = []
+    errors: list[dict] = []
+    scenes: list[dict] = []
+    dts: list[dict] = []
+    try:
+        eph = Ephemeris.from_records(l0.ephemeris, sigma_pos_m=sat.ephemeris_noise_m,
+                                     sigma_vel_mps=sat.velocity_noise_mps)
+        att = Attitude.from_records(l0.attitude)
+        for k, dtk in enumerate(l0.datatake_ids()):
+            info = l0.datatake_info(dtk)
+            if info.get("error"):
+                errors.append({"error": "DatatakeError", "message": str(info["error"]),
+                               "path": str(l0.path / "ancillary" / "datatakes.json"),
+                               "field": f"datatake {dtk}"})
+            res = _process_datatake(l0, dtk, info, sat, ins, eph, att, opt, tmp, warnings,
+                                    lambda s, f: prog(s, (k + f) / len(l0.datatake_ids())))
+            dts.append(res["datatake"])
+            scenes.extend(res["scenes"])
+        lost = any(s["missing_pct"] > 0 for s in scenes) or bool(errors)
+        report = Level1Report(l0.pass_id, sat.name, ins.name, str(l0.path), str(final),
+                              "data_loss" if lost else "ok", dataclasses.asdict(opt), dts, scenes,
+                              errors, warnings, round(time.time() - t_wall, 3))
+        (tmp / "level1_report.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+        if final.exists():
+            old = out_dir / f".{l0.pass_id}.old-{os.getpid()}"
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(final)
+        prog("done", 1.0)
+        return report
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt: Level1Options,
+                      tmp: Path, warnings: list, prog) -> dict:
+    R_ib = instrument_to_body(ins.instrument_to_body_rad)
+    T_pan = housekeeping_period(l0.housekeeping, ins.pan_line_period_s)
+    if abs(T_pan - ins.pan_line_period_s) > 1e-3 * ins.pan_line_period_s:
+        warnings.append(f"housekeeping PAN line period {T_pan * 1e6:.3f} µs differs from the profile "
+                        f"{ins.pan_line_period_s * 1e6:.3f} µs: housekeeping used")
+    bands = ins.band_names
+    models: dict[tuple[int, str], PushbroomModel] = {}
+    timing: dict = {}
+    for m in range(1, ins.modules + 1):
+        for b in bands:
+            bd = l0.band(dtk, m, b)
+            if bd.columns != ins.band(b).detectors:
+                raise ProductError(f"{bd.columns} columns, profile {ins.name!r} has "
+                                   f"{ins.band(b).detectors} detectors", path=bd.path, field="columns")
+            period = T_pan * (1 if b == "PAN" else ins.ms_ratio)
+            t0, period, resid = line_timing(bd, period)
+            timing[(m, b)] = (t0, period, resid)
+            models[(m, b)] = PushbroomModel(eph, att, DetectorArray.from_instrument(ins, b, m), t0,
+                                            period, R_ib)
+    prog("geometry", 0.05)
+    # DEM over a rough footprint (ellipsoid, first/last PAN lines, outer detectors)
+    pan_models = {m: models[(m, "PAN")] for m in range(1, ins.modules + 1)}
+    t_start = min(mo.t0 for mo in pan_models.values())
+    t_stop = max(mo.t0 + (l0.band(dtk, m, "PAN").lines - 1) * mo.line_period for m, mo in pan_models.items())
+    corners = []
+    for m in (1, ins.modules):
+        mo = pan_models[m]
+        nl = l0.band(dtk, m, "PAN").lines
+        lo, la, _ = mo.direct(np.array([0.0, nl - 1.0]), np.array([0.0, mo.detectors.n - 1.0]), opt.default_height_m)
+        corners += list(zip(lo, la))
+    lons, lats = np.array(corners).T
+    pad = 0.05
+    bounds = (lons.min() - pad, lats.min() - pad, lons.max() + pad, lats.max() + pad)
+    if opt.dem:
+        dem = Dem.open(opt.dem, geoid=opt.geoid, bounds=bounds)
+        dem_name = Path(opt.dem).name + (f" + {Path(opt.geoid).name}" if opt.geoid else "")
+    else:
+        dem = Dem.constant(opt.default_height_m, bounds)
+        dem_name = f"ellipsoid + {opt.default_height_m} m"
+    models = {k: dataclasses.replace(v, dem=dem) for k, v in models.items()}
+    pan_models = {m: models[(m, "PAN")] for m in range(1, ins.modules + 1)}
+    pan_psi_x = float(ins.band("PAN").along_track_rad)
+    psi_range = swath_limits([(models[(1, b)].detectors, models[(ins.modules, b)].detectors) for b in bands])
+    ps = build_perfect_sensor(pan_models, pan_psi_x, ins.ms_ratio, t_start, t_stop, opt.pan_gsd_m, dem,
+                              psi_range)
+    r = ins.ms_ratio
+    step_pan = int(opt.grid_step)
+    step_ms = max(2, step_pan // r)
+
+    # --- node grids: ground of every output band's nodes, then every module's raw (line, det)
+    nodes = {}
+    ground = {}
+    lon_p, lat_p, h_p = ground_nodes(ps.pan, ps.rows, ps.cols, step_pan)
+    ground["PAN"] = (lon_p, lat_p, h_p)
+    ms_rows, ms_cols = ps.ms_shape()
+    if any(b != "PAN" for b in bands):
+        ground["MS"] = ground_nodes(ps.ms, ms_rows, ms_cols, step_ms)
+    for b in bands:
+        g = ground["PAN" if b == "PAN" else "MS"]
+        for m in range(1, ins.modules + 1):
+            nodes[(m, b)] = module_nodes(models[(m, b)], *g)
+    prog("geometry", 0.2)
+
+    # --- coverage: perfect PAN rows where every band has a module covering every node column
+    row_lo, row_hi = 0, ps.rows - 1
+    for b in bands:
+        step = step_pan if b == "PAN" else step_ms
+        nr = node_axis(ps.rows if b == "PAN" else ms_rows, step)
+        nc = node_axis(ps.cols if b == "PAN" else ms_cols, step)
+        real_c = nc <= (ps.cols if b == "PAN" else ms_cols) - 1      # nodes past the edge are
+        cov = np.zeros(nodes[(1, b)][0].shape, bool)                 # only interpolation supports
+        for m in range(1, ins.modules + 1):
+            gl, gd = nodes[(m, b)]
+            nl = l0.band(dtk, m, b).lines
+            n = ins.band(b).detectors
+            cov |= (gl >= 2) & (gl <= nl - 4) & (gd >= 1) & (gd <= n - 3)
+        cov = cov[:, real_c]
+        cov[nr > (ps.rows if b == "PAN" else ms_rows) - 1] = False
+        full = np.flatnonzero(cov.all(axis=1))
+        if full.size == 0:
+            raise ProductError(f"band {b}: no row of the perfect sensor is covered by all modules",
+                               path=l0.path / "image", field=b)
+        scale = 1 if b == "PAN" else r
+        row_lo = max(row_lo, int(np.ceil(nr[full[0]] * scale)))
+        row_hi = min(row_hi, int(np.floor(nr[full[-1]] * scale)))
+    row_lo = int(np.ceil(row_lo / r) * r)
+    n_rows = ((row_hi - row_lo + 1) // r) * r
+    if n_rows < 8 * r:
+        raise ProductError(f"datatake {dtk}: only {n_rows} rows covered by every band", field="coverage")
+
+    # --- radiometric equalisation loaders and striping measures on the raw module images
+    striping = {}
+
+    def loader(b):
+        def load(m, a, z):
+            bd = l0.band(dtk, m, b)
+            dark, gain = ins.detector_calibration(b, m)
+            return RA.equalise(np.asarray(bd.dn[a:z]), bd.line_status[a:z], dark, gain, ins.bits)
+        return load
+
+    for b in bands:
+        raw_s, cor_s, noise = [], [], []
+        for m in range(1, ins.modules + 1):
+            bd = l0.band(dtk, m, b)
+            ok = np.flatnonzero(bd.line_status == 0)
+            sel = ok[: min(ok.size, 4096)]
+            if sel.size < 16:
+                continue
+            raw = np.asarray(bd.dn[sel], np.float32)
+            raw[(raw <= 0) | (raw >= (1 << ins.bits) - 1)] = np.nan
+            dark, gain = ins.detector_calibration(b, m)
+            cor, _ = RA.equalise(np.asarray(bd.dn[sel]), bd.line_status[sel], dark, gain, ins.bits)
+            raw_s.append(RA.column_spread(raw))
+            cor_s.append(RA.column_spread(cor))
+            noise.append(RA.column_noise(cor))
+        if raw_s:
+            striping[b] = {"raw_column_spread_dn": float(np.nanmax(raw_s)),
+                           "corrected_column_spread_dn": float(np.nanmax(cor_s)),
+                           "column_mean_noise_dn": float(np.nanmax(noise))}
+    prog("radiometry", 0.3)
+
+    # --- resample every band onto the perfect grid (memory-mapped datatake strips)
+    work = tmp / f".work-DT{dtk}"
+    work.mkdir()
+    strips = {}
+    for bi, b in enumerate(bands):
+        if b == "PAN":
+            shape, step, off = (n_rows, ps.cols), step_pan, row_lo
+        else:
+            shape, step, off = (n_rows // r, ms_cols), step_ms, row_lo // r
+        vals = np.lib.format.open_memmap(work / f"{b}.npy", "w+", np.float32, shape)
+        flg = np.lib.format.open_memmap(work / f"{b}_flags.npy", "w+", np.uint8, shape)
+        mods = []
+        for m in range(1, ins.modules + 1):
+            gl, gd = nodes[(m, b)]
+            mods.append((gl, gd, l0.band(dtk, m, b).lines, m))
+        ramp = max(1.0, 0.5 * ins.module_overlap_pan / (1 if b == "PAN" else r) - 2.0)
+        resample_band(shape, step, off, mods, loader(b), ramp, opt.tile_rows, vals, flg)
+        strips[b] = (vals, flg)
+        prog("resampling", 0.3 + 0.5 * (bi + 1) / len(bands))
+
+    # --- scenes
+    scene_rows = max(8 * r, int(round(opt.scene_length_m / opt.pan_gsd_m / r)) * r)
+    overlap = int(round(opt.scene_overlap_m / opt.pan_gsd_m / r)) * r
+    starts = [0]
+    while starts[-1] + scene_rows < n_rows:
+        starts.append(min(starts[-1] + scene_rows - overlap, n_rows - scene_rows))
+    sat_code = sat.name.replace("-", "").upper()
+    ps_dt = ps.cropped(row_lo, n_rows)
+    scenes = []
+    for k, s0 in enumerate(starts):
+        rows = min(scene_rows, n_rows - s0)
+        scenes.append(_write_scene(ps_dt, s0, rows, strips, bands, ins, sat_code, l0, dtk, info, k,
+                                   dem, dem_name, eph, att, striping, opt, tmp))
+        prog("scenes", 0.8 + 0.2 * (k + 1) / len(starts))
+    shutil.rmtree(work)
+    dt_rep = {"datatake": dtk, "mode": info.get("mode"), "target": info.get("target"),
+              "instrument": ins.name, "pan_line_period_s": T_pan,
+              "timing_max_residual_s": max(v[2] for v in timing.values()),
+              "perfect_sensor": {"rows": n_rows, "cols": ps.cols, "gsd_m": ps.gsd_m,
+                                 "native_gsd_across_m": ps.native_gsd_across_m,
+                                 "native_gsd_along_m": ps.native_gsd_along_m,
+                                 "first_row_time": _iso(ps_dt.pan.t0),
+                                 "line_period_s": ps.pan.line_period},
+              "ephemeris": {"method": eph.method, "residual_m": eph.residual_pos_m, "samples": int(len(eph.t))},
+              "attitude": {"method": att.method, "residual_urad": att.residual_rad * 1e6,
+                           "samples": int(len(att.t))},
+              "dem": dem_name, "striping": striping, "scenes": [s["name"] for s in scenes]}
+    return {"datatake": dt_rep, "scenes": scenes}
+
+
+def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_code, l0, dtk, info,
+                 k, dem, dem_name, eph, att, striping, opt, tmp) -> dict:
+    r = ins.ms_ratio
+    sc = ps.cropped(s0, rows)
+    cols = ps.cols
+    t_first = sc.pan.t0
+    t_last = sc.pan.t0 + (rows - 1) * sc.pan.line_period
+    t_mid = 0.5 * (t_first + t_last)
+    code = datetime_code(gps_to_utc(t_first))
+    sid = f"{_sanitize(l0.pass_id)}{dtk:03d}-{k + 1:03d}"
+    scene_name = f"{sat_code}_{code}_{sid}"
+    d = tmp / scene_name
+    d.mkdir()
+    # footprint and angles (perfect sensor on the DEM)
+    edge_r = np.linspace(0, rows - 1, 9)
+    edge_c = np.linspace(0, cols - 1, 9)
+    ring = ([(0.0, c) for c in edge_c] + [(rr, cols - 1.0) for rr in edge_r[1:]]
+            + [(rows - 1.0, c) for c in edge_c[::-1][1:]] + [(rr, 0.0) for rr in edge_r[::-1][1:]])
+    rr, cc = np.array(ring).T
+    flo, fla, fh = sc.pan.direct(rr, cc)
+    clo, cla, ch = sc.pan.direct(np.array([0.5 * (rows - 1)]), np.array([0.5 * (cols - 1)]))
+    pos, _ = eph.state(np.array([t_mid]))
+    inc, vaz = view_angles(clo, cla, geodetic_to_ecef(clo, cla, ch), pos)
+    sz, saz, dist = sun_angles(t_mid, clo, cla)
+    sz, saz, dist = float(sz[0]), float(saz[0]), float(np.ravel(dist)[0])
+    # heights for the RPC: DEM over the footprint, with a margin
+    g = np.linspace(0, 1, 25)
+    Lg, Cg = np.meshgrid(g * (rows - 1), g * (cols - 1), indexing="ij")
+    glo, gla, gh = sc.pan.direct(Lg, Cg)
+    h_lo = float(np.nanmin(gh)) - opt.height_margin_m
+    h_hi = float(np.nanmax(gh)) + opt.height_margin_m
+    rpc_p, fit = fit_rpc(sc.pan.direct_function(), cols, rows, h_lo, h_hi)
+    # MS pixel (i, j) centre = PAN (r·i + (r−1)/2, r·j + (r−1)/2) → exact rescaling of the PAN RPC
+    half = 0.5 * (r - 1)
+    rpc_ms = dataclasses.replace(rpc_p, line_off=(rpc_p.line_off - half) / r, line_scale=rpc_p.line_scale / r,
+                                 samp_off=(rpc_p.samp_off - half) / r, samp_scale=rpc_p.samp_scale / r)
+    # pixel values
+    pan_v, pan_f = strips["PAN"]
+    P = np.array(pan_v[s0:s0 + rows])
+    PF = np.array(pan_f[s0:s0 + rows])
+    m0, m1 = s0 // r, (s0 + rows) // r
+    MS = {b: np.array(strips[b][0][m0:m1]) for b in bands if b != "PAN"}
+    MF = {b: np.array(strips[b][1][m0:m1]) for b in bands if b != "PAN"}
+    ms_bands = [b for b in MS_BANDS if b in MS]
+    cal = {b: ins.band(b) for b in bands}
+
+    def to_refl(b, v):
+        return RA.reflectance(RA.radiance(v, cal[b].absolute_gain, cal[b].bias), cal[b].solar_irradiance, sz, dist)
+
+    cloud = np.zeros(next(iter(MS.values())).shape if MS else (0, 0), bool)
+    if all(b in MS for b in MS_BANDS):
+        cloud = cloud_mask(*(to_refl(b, MS[b]) for b in MS_BANDS))
+    ms_flags = np.zeros_like(cloud, np.uint8)
+    for b in ms_bands:
+        ms_flags |= MF[b]
+    ms_flags[cloud] |= RA.CLOUD
+    valid_ms = ~np.isnan(np.stack([MS[b] for b in ms_bands])).any(axis=0) if ms_bands else cloud
+    cloud_pct = float(100.0 * cloud[valid_ms].mean()) if valid_ms.any() else 0.0
+    miss = np.count_nonzero(PF & RA.MISSING) / PF.size * 100.0
+    satp = np.count_nonzero(PF & RA.SATURATED) / PF.size * 100.0
+    mis = misregistration(P, MS, r) if MS else {}
+    # output values
+    if opt.output == "dn":
+        def enc(v):
+            o = np.where(np.isfinite(v), np.clip(np.rint(v), 1, 65535), 0)
+            return o.astype(np.uint16)
+        nodata, dtype_name = 0, "uint16"
+    else:
+        def enc(v):
+            return v.astype(np.float32)
+        nodata, dtype_name = float("nan"), "float32"
+
+    def conv(b, v):
+        if opt.output == "radiance":
+            return RA.radiance(v, cal[b].absolute_gain, cal[b].bias)
+        if opt.output == "reflectance":
+            return to_refl(b, v)
+        return v
+
+    names = {kind: f"IMG_{sat_code}_{kind}_{code}_SEN_{sid}" for kind in ("P", "MS")}
+    tags = {"SATELLITE": sat_code, "PASS_ID": l0.pass_id, "DATATAKE": dtk, "SCENE": scene_name,
+            "ACQUISITION_START": _iso(t_first), "ACQUISITION_CENTER": _iso(t_mid),
+            "ACQUISITION_END": _iso(t_last), "SUN_ZENITH": f"{sz:.4f}", "SUN_AZIMUTH": f"{saz:.4f}",
+            "INCIDENCE_ANGLE": f"{float(inc[0]):.4f}", "VIEWING_AZIMUTH": f"{float(vaz[0]):.4f}",
+            "CLOUD_COVER": f"{cloud_pct:.2f}", "PIXEL_VALUES": opt.output}
+
+    def btags(b):
+        return {"GAIN": repr(cal[b].absolute_gain), "BIAS": repr(cal[b].bias),
+                "SOLAR_IRRADIANCE": repr(cal[b].solar_irradiance), "CENTRE_NM": cal[b].centre_nm}
+
+    f_p = write_cog(d / f"{names['P']}.TIF", enc(conv("PAN", P))[None], nodata=nodata, rpc=rpc_p,
+                    descriptions=["PAN"], tags=tags, band_tags=[btags("PAN")])
+    write_cog(d / f"MSK_{names['P'][4:]}.TIF", PF[None], nodata=None, rpc=rpc_p, descriptions=["flags"],
+              tags={"FLAGS": "1 missing, 2 saturated, 8 outside coverage"})
+    rpc_p.write_rpc_txt(d / f"RPC_{names['P'][4:]}_RPC.TXT")
+    f_ms = None
+    if ms_bands:
+        f_ms = write_cog(d / f"{names['MS']}.TIF", np.stack([enc(conv(b, MS[b])) for b in ms_bands]),
+                         nodata=nodata, rpc=rpc_ms, descriptions=ms_bands, tags=tags,
+                         band_tags=[btags(b) for b in ms_bands])
+        write_cog(d / f"MSK_{names['MS'][4:]}.TIF", ms_flags[None], nodata=None, rpc=rpc_ms,
+                  descriptions=["flags"], tags={"FLAGS": "1 missing, 2 saturated, 4 cloud, 8 outside coverage"})
+        rpc_ms.write_rpc_txt(d / f"RPC_{names['MS'][4:]}_RPC.TXT")
+    footprint = [(float(a), float(b)) for a, b in zip(flo, fla)]
+    area = _area_km2(np.array(footprint))
+    md = {"satellite": sat_code, "name": scene_name, "id": sid, "pass_id": l0.pass_id, "datatake": dtk,
+          "area_km2": area, "cloud_cover_pct": cloud_pct, "cloud_method": CLOUD_METHOD,
+          "footprint": footprint + [footprint[0]], "centre": (float(clo[0]), float(cla[0])),
+          "production_date": iso_utc(dt.datetime.now(dt.timezone.utc), 0),
+          "radiometric_processing": {"dn": "EQUALIZED_DN", "radiance": "TOA_RADIANCE",
+                                     "reflectance": "TOA_REFLECTANCE"}[opt.output],
+          "images": {"P": {"file": f_p.name, "mask": f"MSK_{names['P'][4:]}.TIF",
+                           "rpc_file": f"RPC_{names['P'][4:]}_RPC.TXT", "rows": rows, "cols": cols,
+                           "bands": ["PAN"], "dtype": dtype_name, "nodata": nodata, "gsd_m": ps.gsd_m},
+                     "MS": {"file": f_ms.name if f_ms else "", "mask": f"MSK_{names['MS'][4:]}.TIF",
+                            "rpc_file": f"RPC_{names['MS'][4:]}_RPC.TXT", "rows": rows // r,
+                            "cols": cols // r, "bands": ms_bands, "dtype": dtype_name, "nodata": nodata,
+                            "gsd_m": ps.gsd_m * r}},
+          "bands": [{"name": b, "gain": cal[b].absolute_gain, "bias": cal[b].bias,
+                     "solar_irradiance": cal[b].solar_irradiance, "centre_nm": cal[b].centre_nm} for b in bands],
+          "sun_distance_au": dist, "time_first_line": _iso(t_first), "time_center": _iso(t_mid),
+          "time_last_line": _iso(t_last), "incidence_deg": float(inc[0]), "view_azimuth_deg": float(vaz[0]),
+          "sun_zenith_deg": sz, "sun_azimuth_deg": saz, "line_period_s": sc.pan.line_period,
+          "ephemeris_method": eph.method, "ephemeris_residual_m": eph.residual_pos_m,
+          "attitude_method": att.method, "attitude_residual_urad": att.residual_rad * 1e6, "dem": dem_name,
+          "rpc_check_max_px": fit.check_max_px, "rpc_check_rms_px": fit.check_rms_px,
+          "missing_pct": miss, "saturated_pct": satp, "misregistration": mis, "striping": striping}
+    xml = write_dimap(d / f"DIM_{sat_code}_PMS_{code}_SEN_{sid}.XML", md)
+    return {"name": scene_name, "id": sid, "datatake": dtk, "directory": str(Path(scene_name)),
+            "files": sorted(p.name for p in d.iterdir()), "metadata": xml.name,
+            "pan": {"file": f_p.name, "rows": rows, "cols": cols},
+            "ms": {"file": f_ms.name if f_ms else None, "rows": rows // r, "cols": cols // r, "bands": ms_bands},
+            "first_row": s0, "time_first_line": _iso(t_first), "time_center": _iso(t_mid),
+            "time_last_line": _iso(t_last), "footprint": footprint + [footprint[0]],
+            "centre": [float(clo[0]), float(cla[0])], "area_km2": area,
+            "incidence_deg": float(inc[0]), "view_azimuth_deg": float(vaz[0]),
+            "sun_zenith_deg": sz, "sun_azimuth_deg": saz, "sun_distance_au": dist,
+            "cloud_cover_pct": cloud_pct, "missing_pct": miss, "saturated_pct": satp,
+            "rpc_fit": fit.to_dict(), "height_range_m": [h_lo, h_hi], "misregistration_ms_px": mis}
+
+
+def _area_km2(lonlat: np.ndarray) -> float:
+    """Area of a lon/lat ring (km²), local equirectangular projection (fine at scene scale)."""
+    lon0, lat0 = lonlat[:, 0].mean(), lonlat[:, 1].mean()
+    x = (lonlat[:, 0] - lon0) * 111.195 * np.cos(np.radians(lat0))
+    y = (lonlat[:, 1] - lat0) * 111.195
+    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
