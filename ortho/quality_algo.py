@@ -40,10 +40,10 @@ def phase_shift(ref: np.ndarray, mov: np.ndarray, upsample: int = 20, margin: in
     Two steps: phase correlation with an upsampled DFT (Guizar-Sicairos et al. 2008) gives the
     shift to 1/``upsample`` px — but its Hann taper pulls estimates towards zero by up to
     ~0.1 px, which would flatter agreement tests — so it is refined by least-squares matching
-    (Gauss-Newton on ``ref ≈ a·mov(y + dy, x + dx) + b``, Keys-cubic resampling of ``mov``,
+    (Gauss-Newton on ``ref ≈ a·mov(y + dy, x + dx) + b``, cubic B-spline resampling of ``mov``,
     gain/offset free, ``margin`` border pixels excluded), which is unbiased for small shifts.
     """
-    from scipy.ndimage import map_coordinates
+    from scipy.ndimage import map_coordinates, spline_filter
     ref = np.asarray(ref, np.float64)
     mov = np.asarray(mov, np.float64)
     dy, dx = _phase_shift_once(ref, mov, upsample)
@@ -54,12 +54,14 @@ def phase_shift(ref: np.ndarray, mov: np.ndarray, upsample: int = 20, margin: in
     yy, xx = np.mgrid[m:H - m, m:W - m].astype(np.float64)
     r = ref[m:H - m, m:W - m].ravel()
     gy_img, gx_img = np.gradient(mov)
+    # cubic B-spline coefficients once; each iteration only evaluates them
+    cm, cgy, cgx = (spline_filter(x, order=3, mode="nearest") for x in (mov, gy_img, gx_img))
     a, b = 1.0, 0.0
     for _ in range(iterations):
         coords = [yy + dy, xx + dx]
-        ms = map_coordinates(mov, coords, order=3, mode="nearest").ravel()
-        gy = map_coordinates(gy_img, coords, order=3, mode="nearest").ravel()
-        gx = map_coordinates(gx_img, coords, order=3, mode="nearest").ravel()
+        ms = map_coordinates(cm, coords, order=3, mode="nearest", prefilter=False).ravel()
+        gy = map_coordinates(cgy, coords, order=3, mode="nearest", prefilter=False).ravel()
+        gx = map_coordinates(cgx, coords, order=3, mode="nearest", prefilter=False).ravel()
         A = np.stack([a * gy, a * gx, ms, np.ones_like(ms)], axis=1)
         res = r - (a * ms + b)
         upd, *_ = np.linalg.lstsq(A, res, rcond=None)

@@ -51,7 +51,7 @@ class OrthoReport:
     resampling: str
     pansharpening: dict | None
     coregistration: dict | None
-    fallback_height_pixels: int
+    fallback_height_pixels: int | None     # None: counted on distributed workers, not here
     valid_fraction: dict
     tiles: int
     tile_size: int
@@ -268,6 +268,7 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
         shutil.rmtree(tmp)
     tmp.mkdir()
     stats = TileStats()
+    n_tiles = [0]
     products: dict[str, str] = {}
     loc_reports: dict[str, dict] = {}
     valid_frac: dict[str, float] = {}
@@ -293,6 +294,7 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
                 sink.write(y0, x0, block)
                 valid[0] += int(np.count_nonzero(block[-1]))
                 done[0] += 1
+                n_tiles[0] += 1
                 if progress:
                     progress(kind, done[0], nblocks)
             stream_to(arr.data, write, workers=workers, client=client)
@@ -348,6 +350,7 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
             def write(y0, x0, block):
                 sink.write(y0, x0, block)
                 done[0] += 1
+                n_tiles[0] += 1
                 if progress:
                     progress("PMS", done[0], nblocks)
             stream_to(arr, write, workers=workers, client=client)
@@ -370,8 +373,8 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
             rpc={kind_main: main.rpc_note, **({"MS": msi.rpc_note} if msi else {})},
             heights=heights.description, location_grids=loc_reports, resampling=resampling,
             pansharpening=ps_report, coregistration=coreg,
-            fallback_height_pixels=stats.fallback_height_pixels, valid_fraction=valid_frac,
-            tiles=stats.tiles, tile_size=tile, workers=workers, scheduler=sched,
+            fallback_height_pixels=stats.fallback_height_pixels if client is None else None,
+            valid_fraction=valid_frac, tiles=n_tiles[0], tile_size=tile, workers=workers, scheduler=sched,
             timings_s={k: round(v, 3) for k, v in timings.items()}, warnings=tuple(warn_list))
         (tmp / "ortho_report.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
         if final.exists():

@@ -31,6 +31,13 @@ class TileStats:
     valid_pixels: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __getstate__(self):             # shipped to distributed workers: counts stay there
+        return {"tiles": 0, "fallback_height_pixels": 0, "valid_pixels": 0}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def add(self, fallback: int, valid: int) -> None:
         with self._lock:
             self.tiles += 1
