@@ -6,7 +6,8 @@ Implements ``../shared/ICD.md`` §4 (CCSDS 133.0-B space packets) and the clarif
 * **Compression** (ICD §4.1): raw (12-bit samples, two in three bytes, big-endian),
   CCSDS 121.0-B via libaec (``imagecodecs.aec_encode``, flags
   :data:`decode.formats.CCSDS121_AEC_FLAGS`, parameters ``[bits, J, rsi]`` in the block
-  header), CCSDS 122.0-B via :mod:`decode.ccsds122` when that encoder is present.
+  header), CCSDS 122.0-B-2 via the project codec :mod:`decode.ccsds122` (lossless integer
+  DWT; blocks ``ccsds122_block_scale``× taller).
 * **Encryption** (ICD §4.1): AES-256-CTR over the payload after the 18-byte block header, one
   stream per block, initial counter block :func:`decode.formats.aes_ctr_counter_block`.
 * **Packets**: 6-byte primary header, 7-byte CUC secondary header (GPS time, repeated by every
@@ -32,6 +33,8 @@ from srd.timescale import cuc_encode
 #: block size J (samples) and reference sample interval (in blocks, ≤ 255 to fit one octet).
 CCSDS121_BLOCK_SIZE = 16
 CCSDS121_RSI = 128
+#: CCSDS 122 encoder choice: S, 8×8 blocks per segment (in the 122 headers, not in ``params``)
+CCSDS122_SEGMENT = 128
 
 COMPRESSIONS = {"raw": F.COMPRESSION_RAW, "ccsds121": F.COMPRESSION_CCSDS121,
                 "ccsds122": F.COMPRESSION_CCSDS122}
@@ -74,8 +77,9 @@ def compress_block(dn: np.ndarray, compression: int, bits: int = 12) -> tuple[by
     * raw: :func:`pack12`, parameters zero.
     * CCSDS 121 (libaec, Rice/AEC, CCSDS 121.0-B-3): samples big-endian 2 bytes each, raster
       order, flags ``AEC_DATA_PREPROCESS | AEC_DATA_MSB``; parameters ``[bits, J, rsi]``.
-    * CCSDS 122 (CCSDS 122.0-B-2): the block as one 122 image via :mod:`decode.ccsds122`;
-      parameters ``[DWT type 0 (integer, lossless), segment byte limit u16 = 0 (unlimited)]``.
+    * CCSDS 122 (CCSDS 122.0-B-2): the block as one 122 image via :mod:`decode.ccsds122`
+      (integer 9/7 DWT, lossless, S = :data:`CCSDS122_SEGMENT`); parameters ``[DWT type 0
+      (integer), segment byte limit u16 = 0 (unlimited)]``.
     """
     if compression == F.COMPRESSION_RAW:
         return pack12(dn), bytes(3)
@@ -93,19 +97,16 @@ def compress_block(dn: np.ndarray, compression: int, bits: int = 12) -> tuple[by
 
 
 def _ccsds122_encoder():
-    """The project's CCSDS 122 encoder (another engineer's :mod:`decode.ccsds122`)."""
+    """The project's CCSDS 122.0-B-2 encoder (:func:`decode.ccsds122.encode`): lossless
+    integer 9/7 DWT, :data:`CCSDS122_SEGMENT` blocks per segment."""
     try:
-        from decode import ccsds122  # noqa: F401
-    except ModuleNotFoundError:
-        ccsds122 = None
-    enc = getattr(ccsds122, "encode", None) if ccsds122 is not None else None
-    if enc is None:
-        raise ConfigError("CCSDS 122 compression is not available in this build: the encoder "
-                          "decode.ccsds122.encode does not exist yet; use raw or ccsds121",
-                          field="compression")
+        from decode import ccsds122
+    except ModuleNotFoundError:         # pragma: no cover - the codec ships with the project
+        raise ConfigError("CCSDS 122 compression is not available in this build (decode.ccsds122 "
+                          "missing); use raw or ccsds121", field="compression") from None
 
     def encode(dn, bits):
-        return enc(dn, bit_depth=bits)
+        return ccsds122.encode(dn, segment=CCSDS122_SEGMENT, bits=bits, dwt="int")
     return encode
 
 

@@ -62,6 +62,15 @@ def test_ccsds121_decoded_by_libaec():
     assert len(data) < 0.8 * dn.size * 1.5          # really compressed, not stored
 
 
+def test_ccsds122_block_round_trip(sat):
+    from decode import ccsds122
+    dn = textured(128, 256, seed=4)                # a CCSDS 122 PAN block is 4x taller (ICD 4.1)
+    data, params = compress_block(dn, F.COMPRESSION_CCSDS122)
+    assert params == bytes(3) and len(data) < 0.7 * dn.size * 1.5
+    assert np.array_equal(ccsds122.decode(data), dn)
+    assert Packetizer(sat, compression="ccsds122").block_scale == sat.packets.ccsds122_block_scale == 4
+
+
 def aes_ecb(key, blocks):
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     e = Cipher(algorithms.AES(key), modes.ECB()).encryptor()

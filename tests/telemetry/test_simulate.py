@@ -147,25 +147,35 @@ def test_ber_pass_via_cli_conforms(tmp_path, shared_dir, capsys):
     assert errs.size == rep["impairments"]["A"]["random_bit_errors"]
 
 
-def test_encrypted_ccsds121_pass(cfg, tmp_path):
-    import imagecodecs
-    rep = run(cfg, tmp_path, "SPOT-6", START, DURATION, "reduced", compression="ccsds121", key_id=1)
+def decompress(kind, data, h):
+    if kind == "ccsds121":
+        import imagecodecs
+        bits, j, rsi = (int(x) for x in h["params"])
+        return np.frombuffer(imagecodecs.aec_decode(data, bitspersample=bits, blocksize=j, rsi=rsi,
+                                                    flags=F.CCSDS121_AEC_FLAGS), ">u2")
+    from decode import ccsds122
+    assert bytes(h["params"]) == bytes(3)                      # integer DWT, no byte limit
+    return ccsds122.decode(data)
+
+
+@pytest.mark.parametrize("kind,scale", [("ccsds121", 1), ("ccsds122", 4)])
+def test_encrypted_compressed_pass(cfg, tmp_path, kind, scale):
+    rep = run(cfg, tmp_path, "SPOT-6", START, DURATION, "reduced", compression=kind, key_id=1)
     assert rep.compression_ratio > 1.2 and rep.key_id == 1
     truth = tmp_path / f"{rep.pass_id}.truth"
     key = cfg.key(1)
     dtk = np.frombuffer(truth_packets(truth, 0x013)[0][13:], F.DATATAKE_START)[0]
     assert dtk["key_id"] == 1 and bytes(dtk["kcv"]) != bytes(4)
-    for apid, name in ((0x100, "M1_PAN"), (0x134, "M4_B3")):
+    for apid, name, lines in ((0x100, "M1_PAN", 32), (0x134, "M4_B3", 8)):
         img = np.load(truth / "image" / f"{name}.npy")
         row = 0
         for p in truth_packets(truth, apid):
             assert (p[2] >> 6) == 3                               # reduced blocks are unsegmented
             h = np.frombuffer(p[13:31], F.IMAGE_BLOCK_HEADER)[0]
-            assert (h["compression"], h["key_id"], h["line"]) == (1, 1, row)
+            assert (h["compression"], h["key_id"], h["line"], h["lines"]) == (
+                {"ccsds121": 1, "ccsds122": 2}[kind], 1, row, lines * scale)
             clear = aes_ctr(key, F.aes_ctr_counter_block(apid, int(h["line"]), int(h["datatake"])), p[31:])
-            bits, j, rsi = (int(x) for x in h["params"])
-            dn = np.frombuffer(imagecodecs.aec_decode(clear, bitspersample=bits, blocksize=j, rsi=rsi,
-                                                      flags=F.CCSDS121_AEC_FLAGS), ">u2")
+            dn = decompress(kind, clear, h)
             assert np.array_equal(dn.reshape(h["lines"], h["columns"]), img[row:row + h["lines"]])
             row += int(h["lines"])
         assert row == img.shape[0]
@@ -174,8 +184,8 @@ def test_encrypted_ccsds121_pass(cfg, tmp_path):
 def test_failures_leave_nothing(cfg, tmp_path):
     with pytest.raises(KeyMissingError):
         run(cfg, tmp_path, "SPOT-6", START, DURATION, "reduced", key_id=9)
-    with pytest.raises(ConfigError, match="CCSDS 122"):
-        run(cfg, tmp_path, "SPOT-6", START, DURATION, "reduced", compression="ccsds122")
+    with pytest.raises(ConfigError, match="unknown compression"):
+        run(cfg, tmp_path, "SPOT-6", START, DURATION, "reduced", compression="jpeg2000")
     with pytest.raises(ConfigError, match="minimum elevation"):
         run(cfg, tmp_path, "SPOT-6", "2026-11-29T03:00:00Z", DURATION, "reduced")
     assert list(tmp_path.iterdir()) == []
