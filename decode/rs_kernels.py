@@ -130,12 +130,13 @@ def _gmul(a, b, expb, logb):
 @njit(cache=True)
 def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
     """Correct codeword ``cw`` (nn conventional-basis symbols, in place). Returns the number of
-    corrected symbols, or -1 if uncorrectable (``cw`` is then left unchanged).
+    corrected symbols, or a negative number if uncorrectable.
 
     ``work`` is an int64 scratch array of at least 5·(nroots+1) + nn + 32 entries. Decoding follows
     Berlekamp–Massey (error locator Λ), Chien search (roots of Λ at positions 0..nn-1) and
     Forney (e = X^(1-fcr)·Ω(X⁻¹)/Λ'(X⁻¹)); it fails when deg Λ ≠ BM length, when Λ has fewer
-    roots in range than its degree, or when the corrected word is not a codeword.
+    roots in range than its degree, or when the corrected word is not a codeword (then ``cw``
+    may hold a partial correction: callers keep the received word).
     """
     ns = nroots + 1
     synd = work[0:ns]
@@ -146,23 +147,27 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
     pos = work[5 * ns:5 * ns + nn]
     rem = work[5 * ns + nn:5 * ns + nn + 32]
 
-    # premultiplied remainder r'(x) = x^nroots c(x) mod g(x); S_i = r'(β^(fcr+i))·β^(-(fcr+i)·nroots)
+    # premultiplied remainder r'(x) = x^nroots c(x) mod g(x); S_i = r'(β^(fcr+i))·β^(-(fcr+i)·nroots).
+    # Horner over the remainder bytes, the nroots syndromes as independent chains (ILP).
     if not remainder_bytes_conv(cw, nn, gtab, rem):
         return 0
+    for i in range(nroots):
+        synd[i] = 0
+    for j in range(nroots):
+        rj = rem[j]
+        for i in range(nroots):
+            a = synd[i]
+            synd[i] = (expb[logb[a] + (fcr + i) % 255] if a != 0 else 0) ^ rj
     nonzero = False
     for i in range(nroots):
-        lr = (fcr + i) % 255
-        acc = 0
-        for j in range(nroots):
-            acc = (expb[logb[acc] + lr] if acc != 0 else 0) ^ rem[j]
-        if acc != 0:
-            acc = np.int64(expb[(logb[acc] + 255 - (lr * nroots) % 255) % 255])
+        a = synd[i]
+        if a != 0:
+            synd[i] = expb[(logb[a] + 255 - ((fcr + i) % 255) * nroots % 255) % 255]
             nonzero = True
-        synd[i] = acc
     if not nonzero:            # impossible for a non-zero remainder of degree < nroots; be safe
         return -1
 
-    # Berlekamp–Massey
+    # Berlekamp–Massey (after r steps deg Λ, deg B ≤ r + 1: loops bounded accordingly)
     for i in range(ns):
         lam[i] = 0
         bb[i] = 0
@@ -170,27 +175,32 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
     bb[0] = 1
     L = 0
     for r in range(nroots):
+        top = min(r + 2, ns)
         delta = synd[r]
         for i in range(1, L + 1):
-            delta ^= _gmul(lam[i], synd[r - i], expb, logb)
+            if lam[i] != 0 and synd[r - i] != 0:
+                delta ^= expb[logb[lam[i]] + logb[synd[r - i]]]
         if delta == 0:
-            for i in range(nroots, 0, -1):
+            for i in range(top - 1, 0, -1):
                 bb[i] = bb[i - 1]
             bb[0] = 0
             continue
+        ld = logb[delta]
         tt[0] = lam[0]
-        for i in range(1, ns):
-            tt[i] = lam[i] ^ _gmul(delta, bb[i - 1], expb, logb)
+        for i in range(1, top):
+            b = bb[i - 1]
+            tt[i] = lam[i] ^ (expb[ld + logb[b]] if b != 0 else 0)
         if 2 * L <= r:
             L = r + 1 - L
-            inv = 255 - logb[delta]
-            for i in range(ns):
-                bb[i] = expb[logb[lam[i]] + inv] if lam[i] != 0 else 0
+            inv = 255 - ld
+            for i in range(top):
+                a = lam[i]
+                bb[i] = expb[logb[a] + inv] if a != 0 else 0
         else:
-            for i in range(nroots, 0, -1):
+            for i in range(top - 1, 0, -1):
                 bb[i] = bb[i - 1]
             bb[0] = 0
-        for i in range(ns):
+        for i in range(top):
             lam[i] = tt[i]
     deg = 0
     for i in range(ns):
@@ -199,27 +209,35 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
     if deg != L or 2 * L > nroots:
         return -1
 
-    # Chien search: position p (degree d = nn-1-p) is in error iff Λ(β^-d) = 0
+    # Chien search: position p (degree d = nn-1-p) is in error iff Λ(β^-d) = 0. Terms kept in
+    # log form (tt[i] = log(λ_i β^(-d·i))), advanced by i per position without a modulo.
+    for i in range(1, L + 1):
+        tt[i] = (logb[lam[i]] + (255 - (nn - 1)) * i) % 255 if lam[i] != 0 else -1
     nroot = 0
     for p in range(nn):
-        d = nn - 1 - p
-        s = lam[0]
+        sacc = lam[0]
         for i in range(1, L + 1):
-            if lam[i] != 0:
-                s ^= expb[(logb[lam[i]] + (255 - d) * i % 255) % 255]
-        if s == 0:
+            t = tt[i]
+            if t >= 0:
+                sacc ^= expb[t]
+                t += i
+                if t >= 255:
+                    t -= 255
+                tt[i] = t
+        if sacc == 0:
+            if nroot == L:
+                return -1
             pos[nroot] = p
             nroot += 1
-            if nroot > L:
-                return -1
     if nroot != L:
         return -1
 
-    # Forney: Ω(x) = S(x)Λ(x) mod x^nroots
+    # Forney: Ω(x) = S(x)Λ(x) mod x^nroots (degree < L)
     for i in range(L):
         acc = 0
-        for j in range(min(i, L) + 1):
-            acc ^= _gmul(synd[i - j], lam[j], expb, logb)
+        for j in range(i + 1):
+            if synd[i - j] != 0 and lam[j] != 0:
+                acc ^= expb[logb[synd[i - j]] + logb[lam[j]]]
         omega[i] = acc
     for k in range(nroot):
         p = pos[k]
@@ -233,16 +251,14 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
         for i in range(1, L + 1, 2):
             if lam[i] != 0:
                 den ^= expb[(logb[lam[i]] + xinv * (i - 1)) % 255]
-        if den == 0:
-            return -1
-        if num == 0:            # a root with zero error value: not a valid error pattern
+        if den == 0 or num == 0:    # a zero error value is not a valid error pattern
             return -1
         le = (d * ((1 - fcr) % 255) + logb[num] + 255 - logb[den]) % 255
         cw[p] ^= expb[le]
 
     # verification: the corrected word must be a codeword
     if remainder_bytes_conv(cw, nn, gtab, rem):
-        return -2          # caller keeps the received word
+        return -2
     return L
 
 

@@ -129,6 +129,17 @@ def extract_block(buf, q, nb, xor_row, out):
 
 
 @njit(cache=True)
+def _decode_at(buf, q, xor_row, block, params, to_conv, to_dual, gtab, expb, logb, data_out, corrected, cw, work,
+               stop_on_fail):
+    """Extract the codeblock starting at bit ``q``, derandomise (and un-invert) it, RS-decode it.
+    (One call site for the RS decoder keeps LLVM from inlining it into the state machine
+    several times, which halved the speed of error-laden streams.)"""
+    extract_block(buf, q, params[P_BLOCK_BYTES], xor_row, block)
+    return decode_block(block, params[P_I], params[P_NN], params[P_KK], params[P_NROOTS], params[P_FCR],
+                        to_conv, to_dual, gtab, expb, logb, data_out, corrected, cw, work, stop_on_fail)
+
+
+@njit(cache=True)
 def _polarity(d, asm_bits):
     """Polarity from the ASM bits: 0 normal, 1 inverted, -1 ambiguous (within asm_bits/8 of
     half the bits — the RS code cannot tell polarity, so such a position is not decoded)."""
@@ -250,9 +261,9 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                 sc = pair_score(buf, nbytes, c2, asm, asm_bits, tol, cadu_bits)
                 if sc >= 0:
                     d = asm_distance(buf, nbytes, c2, asm, asm_bits)
-                    extract_block(buf, c2 + asm_bits, nb, xor_rows[1 if d > asm_bits - d else 0], block)
-                    if not decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb,
-                                        logb, out_frames[n], out_corr[n], cw, work, True):
+                    pc = 1 if d > asm_bits - d else 0
+                    if not _decode_at(buf, c2 + asm_bits, xor_rows[pc], block, params, to_conv, to_dual, gtab, expb,
+                                      logb, out_frames[n], out_corr[n], cw, work, True):
                         sc += 4 * asm_bits
                     if sc < bestd:
                         best = c2
@@ -279,9 +290,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
             c = best
             d = asm_distance(buf, nbytes, c, asm, asm_bits)
             pol = 1 if d > asm_bits - d else 0
-            extract_block(buf, c + asm_bits, nb, xor_rows[pol], block)
-            good = decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
-                                out_frames[n], out_corr[n], cw, work, False)
+            good = _decode_at(buf, c + asm_bits, xor_rows[pol], block, params, to_conv, to_dual, gtab, expb, logb,
+                    out_frames[n], out_corr[n], cw, work, False)
             ev_kind[ne] = EV_ACQUIRE
             ev_bit[ne] = c
             ev_val[ne] = c - search_from
@@ -349,9 +359,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                 ev_val[ne] = pol
                 ne += 1
                 inv = pol
-            extract_block(buf, q + asm_bits, nb, xor_rows[inv], block)
-            good = decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
-                                out_frames[n], out_corr[n], cw, work, False)
+            good = _decode_at(buf, q + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
+                    out_frames[n], out_corr[n], cw, work, False)
             if not good:
                 # RS failed behind a good ASM: the block may be one or two bits off (slip
                 # inside the ASM); take the offset whose block decodes
@@ -363,9 +372,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                     p2 = _polarity(asm_distance(buf, nbytes, q2, asm, asm_bits), asm_bits)
                     if p2 < 0:
                         continue
-                    extract_block(buf, q2 + asm_bits, nb, xor_rows[p2], block)
-                    if decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb,
-                                    logb, out_frames[n], out_corr[n], cw, work, True):
+                    if _decode_at(buf, q2 + asm_bits, xor_rows[p2], block, params, to_conv, to_dual, gtab, expb, logb,
+                            out_frames[n], out_corr[n], cw, work, True):
                         ev_kind[ne] = EV_SLIP
                         ev_bit[ne] = q2
                         ev_val[ne] = o
@@ -380,9 +388,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                         good = True
                         break
                 if not good:       # re-decode at q for the per-codeword counts of the flagged frame
-                    extract_block(buf, q + asm_bits, nb, xor_rows[inv], block)
-                    decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
-                                 out_frames[n], out_corr[n], cw, work, False)
+                    _decode_at(buf, q + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
+                            out_frames[n], out_corr[n], cw, work, False)
             if good and next_asm_state(buf, nbytes, q, inv, asm, asm_bits, tol, cadu_bits) == 0:
                 good = False
             out_ok[n] = good
@@ -422,9 +429,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                 if pol_next != inv:
                     continue
                 p2 = inv
-            extract_block(buf, q2 + asm_bits, nb, xor_rows[p2], block)
-            if decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
-                            out_frames[n], out_corr[n], cw, work, True):
+            if _decode_at(buf, q2 + asm_bits, xor_rows[p2], block, params, to_conv, to_dual, gtab, expb, logb,
+                    out_frames[n], out_corr[n], cw, work, True):
                 if o != 0:
                     ev_kind[ne] = EV_SLIP
                     ev_bit[ne] = q2
@@ -483,9 +489,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
         ev_bit[ne] = q
         ev_val[ne] = found_k
         ne += 1
-        extract_block(buf, q + asm_bits, nb, xor_rows[inv], block)
-        decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
-                     out_frames[n], out_corr[n], cw, work, False)
+        _decode_at(buf, q + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
+                out_frames[n], out_corr[n], cw, work, False)
         for i in range(interleave):
             out_corr[n, i] = -1
         out_ok[n] = False
