@@ -81,6 +81,9 @@ def read_manifest(path: Path, cfg) -> _Input:
             raise ManifestError("required field is missing", path=path, field=k)
         if not isinstance(m[k], t):
             raise ManifestError(f"must be a {t.__name__}", path=path, field=k)
+    pid = m["pass_id"]
+    if not pid or pid.startswith(".") or any(c in pid for c in "/\\\0") or pid != pid.strip():
+        raise ManifestError(f"pass_id {pid!r} is not a plain directory name", path=path, field="pass_id")
     try:
         sat = cfg.satellite(m["satellite"])
     except UnknownSatelliteError as e:

@@ -188,9 +188,10 @@ def test_bad_inputs_report_and_exit_codes(cfg, clean_pass, tmp_path, capsys):
     bad_json.write_text("{not json")
     cases["json"] = (bad_json, [], "not valid JSON")
     for field, value, needle in (("sha256", "0" * 64, "does not match the manifest"),
-                                 ("bytes", 5, "manifest says 5"), ("satellite", "SPOT-9", "not configured")):
+                                 ("bytes", 5, "manifest says 5"), ("satellite", "SPOT-9", "not configured"),
+                                 ("pass_id", "../escape", "not a plain directory name")):
         mm = json.loads(manifest.read_text())
-        if field == "satellite":
+        if field in ("satellite", "pass_id"):
             mm[field] = value
         else:
             mm["channels"][0][field] = value
