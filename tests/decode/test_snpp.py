@@ -118,3 +118,12 @@ def test_snpp_packets_agree_with_ccsdspy(shared_dir, tmp_path):
         assert len(hdr["CCSDS_APID"]) == len(mine)
         assert np.array_equal(hdr["CCSDS_PACKET_LENGTH"] + 7, [len(p) for p in mine])
         assert np.array_equal(hdr["CCSDS_SEQUENCE_COUNT"], [int.from_bytes(p[2:4], "big") & 0x3FFF for p in mine])
+
+
+def test_unknown_scid_is_a_clear_failure(shared_dir, tmp_path, cfg):
+    """With the shipped SPOT-only configuration the NPP stream is refused by name, not garbled."""
+    from decode.run import run
+    rep = run(shared_dir / "data" / "ccsds" / "snpp_synchronized_cadus.dat", tmp_path, cfg)
+    assert rep.status == "failed" and rep.exit_code == 5
+    assert "SCID 157 is not a configured satellite" in rep.errors[0]["message"]
+    assert (tmp_path / rep.pass_id / "decode_report.json").exists()
