@@ -15,7 +15,12 @@ side by side as ratios, plus the ratio to the ~300 Mbit/s downlink *(profile:
 downlink.channel_rate_bps)*. Numba runs single-threaded (one core). Targets (issue 4):
 ≥ 2 Gbit/s clean, ≥ 1 Gbit/s at BER 1e-5.
 
-usage: benchmarks/bench_decode.py [--cadus N] [--repeat R] [--json]
+With ``--pass-gb G`` it instead streams a synthetic clean pass of G GB (a 4 MB block of
+CADUs repeated; continuous, so every CADU straddling a chunk boundary is real) through one
+ChannelDecoder in 4 MB chunks and prints throughput and the process's peak RSS (issue 4:
+< 1 GB for a multi-GB pass).
+
+usage: benchmarks/bench_decode.py [--cadus N] [--repeat R] [--json] [--pass-gb G]
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import resource
 import sys
 import time
 
@@ -113,12 +119,48 @@ class LibFec:
         return out
 
 
+def bench_pass(gb: float, as_json: bool) -> int:
+    """Stream ``gb`` GB of continuous clean CADUs through one decoder; peak RSS and Mbit/s."""
+    coding = load_config().satellite("SPOT-6").coding
+    rng = np.random.default_rng(7)
+    k = (4 << 20) // coding.cadu_length
+    rs, pn = ReedSolomon(coding), coding_pn(coding)
+    frames = rng.integers(0, 256, (k, coding.frame_length), dtype=np.uint8)
+    asm = np.frombuffer(coding.asm_bytes, np.uint8)
+    cadus = np.concatenate([np.tile(asm, (k, 1)), rs.encode(frames) ^ pn], axis=1).ravel()
+    bits = np.unpackbits(cadus)
+    block = np.packbits(np.roll(bits, 3))          # CADUs at bit offset 3 of the chunks, wrapping
+    reps = max(1, int(gb * (1 << 30) / block.size))
+    dec = ChannelDecoder(coding)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.process_time()
+    n_ok = 0
+    for _ in range(reps):
+        n_ok += int(dec.work(block).ok.sum())
+    n_ok += int(dec.flush().ok.sum())
+    dt = time.process_time() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    total = reps * block.size
+    out = {"bytes": total, "cadus_ok": n_ok, "cadus_expected": reps * k - 1, "mbps": total * 8 / dt / 1e6,
+           "peak_rss_mb": rss, "rss_before_mb": rss0, "sync_losses": len(dec.stats.sync_losses)}
+    if as_json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"streamed {total / 2**30:.2f} GB in 4 MB chunks: {n_ok} CADUs ok (expected {reps * k - 1}: the "
+              f"first one is split by the bit offset), {out['mbps']:.0f} Mbit/s, peak RSS {rss:.0f} MB "
+              f"(before the pass {rss0:.0f} MB)")
+    return 0 if n_ok == reps * k - 1 else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cadus", type=int, default=8000, help="CADUs per test stream (default 8000 ≈ 8 MB)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--pass-gb", type=float, default=0.0, help="only the streaming pass test, G GB")
     a = ap.parse_args(argv)
+    if a.pass_gb:
+        return bench_pass(a.pass_gb, a.json)
     cfg = load_config()
     sat = cfg.satellite("SPOT-6")
     coding = sat.coding
