@@ -33,8 +33,9 @@ class CaduBatch:
     """CADUs framed in one :meth:`ChannelDecoder.work` / :meth:`~ChannelDecoder.flush` call.
 
     ``frames`` (n, kk·I) uint8 transfer frames (derandomised, polarity-corrected,
-    RS-corrected); ``ok`` (n,) bool: every RS codeword valid (never True for a frame that
-    failed RS); ``corrected`` (n, I) int16 symbols corrected per codeword (-1 uncorrectable);
+    RS-corrected); ``ok`` (n,) bool: every RS codeword valid and the framing confirmed (never
+    True for a frame that failed RS; also False for a decodable frame that a polarity flip or
+    a bit slip inside the CADU makes untrustworthy, see :mod:`decode.sync_kernels`); ``corrected`` (n, I) int16 symbols corrected per codeword (-1 uncorrectable);
     ``offset`` (n,) int64 byte offset of the ASM's first bit in the channel stream, ``bit``
     (n,) int8 its bit within that byte (0 = MSB); ``inverted`` (n,) bool: the CADU arrived
     bit-inverted.
