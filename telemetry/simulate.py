@@ -166,6 +166,12 @@ def run(cfg, out_dir: str | Path, satellite: str, start, duration: float, profil
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StorageError(f"cannot create the landing directory ({e.strerror})", path=out_dir) from None
+    end_dt = start_dt + dt.timedelta(seconds=float(duration))
+    el = landing.max_elevation_deg(cfg, sat, start_dt, end_dt)
+    if el < cfg.station.min_elevation_deg:      # checked before any work: nothing to receive
+        raise ConfigError(f"{sat.name} is below the station's minimum elevation "
+                          f"({el:.1f}° < {cfg.station.min_elevation_deg}°) between {iso_utc(start_dt)} "
+                          f"and {iso_utc(end_dt)}: no pass to receive (see 'srd passes')", field="start")
     pid = landing.pass_id(sat.name, start_dt, cfg.station.name)
     truth_final = out_dir / f"{pid}.truth"
     work = landing.temp_path(out_dir, f"{pid}.work")
@@ -285,10 +291,6 @@ def _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, truth_
     aos = gps_to_utc(t0 - max(pre.values()))
     los = gps_to_utc(max(ends.values()))
     max_el = landing.max_elevation_deg(cfg, sat, aos, los)
-    if max_el < cfg.station.min_elevation_deg:
-        raise ConfigError(f"{sat.name} is below the station's minimum elevation "
-                          f"({max_el:.1f}° < {cfg.station.min_elevation_deg}°) between {iso_utc(aos)} "
-                          f"and {iso_utc(los)}: no pass to receive (see 'srd passes')", field="start")
     dropped = {c: links[c].writer.plan.drop for c in channels}
     locked_bits = sum((r["cadus"] - ((dropped[c][1] - dropped[c][0]) if dropped[c] else 0))
                       * sat.coding.cadu_length * 8 for c, r in results.items())
