@@ -326,3 +326,20 @@ def test_random_impairments_never_pass_a_wrong_frame(coding, enc, seed):
     index = {f.tobytes() for f in frames_const}
     assert all(f.tobytes() in index for f in b.frames[b.ok])
     assert b.ok.sum() > 200
+
+
+def test_real_snpp_cadus(coding, shared_dir):
+    """The 65 real Suomi-NPP CADUs (same CCSDS channel coding): every one framed, 0 RS
+    corrections, SCID 157 / VCID 16 after derandomisation — also bit-shifted by 5 and inverted."""
+    raw = np.fromfile(shared_dir / "data/ccsds/snpp_synchronized_cadus.dat", np.uint8)
+    ref = None
+    for shift, inv in [(0, False), (5, True)]:
+        bits = np.unpackbits(raw)
+        bits = np.concatenate([np.zeros(shift, np.uint8), bits ^ inv, np.zeros(3, np.uint8)])
+        b, st = decode_bits(coding, bits, chunk=10000)
+        assert len(b) == 65 and b.ok.all() and (b.corrected == 0).all() and (b.inverted == inv).all()
+        assert np.array_equal(b.bit_position, shift + 8192 * np.arange(65))
+        word = b.frames[:, 0].astype(int) << 8 | b.frames[:, 1]
+        assert (word >> 14 == 1).all() and ((word >> 6) & 0xFF == 157).all() and (word & 0x3F == 16).all()
+        ref = b.frames if ref is None else ref
+        assert np.array_equal(b.frames, ref)
