@@ -211,3 +211,33 @@ def test_impaired_pass_conforms_and_logs(cfg, tmp_path, shared_dir):
         kinds = [e["kind"] for e in info["impairments"][ch]["events"]]
         assert kinds.count("burst") == 4 and kinds.count("slip") == 3 and "inverted" in kinds
         assert "dropped_frames" in kinds and "noise_before_aos" in kinds and "noise_after_los" in kinds
+
+
+def test_landing_helpers():
+    import datetime as dt
+    from telemetry import landing
+    t = dt.datetime(2026, 11, 29, 10, 3, 26, 500000, tzinfo=dt.timezone.utc)
+    assert landing.pass_id("SPOT-6", t, "Montpellier-DR") == "SPOT6_20261129T100326_MON"
+    # uncoded BPSK: BER 1e-5 at Eb/N0 = 9.59 dB (textbook value 9.6 dB); lower BER, higher Eb/N0
+    assert landing.ebn0_from_ber(1e-5) == pytest.approx(9.59, abs=0.02)
+    assert landing.ebn0_from_ber(1e-3) < landing.ebn0_from_ber(1e-5) < landing.ebn0_from_ber(0.0)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--start", "yesterday"], "--start"),
+    (["--duration", "-2s"], "--duration"),
+    (["--duration", "0s"], "duration must be > 0"),
+    (["--invert", "1.0"], "START:LEN"),
+    (["--ber", "0.9"], "bit error rate"),
+    (["--dem", "/nonexistent/N44E005.hgt"], "file not found"),
+    (["--compression", "ccsds121", "--encrypt", "77"], "no key configured for key id 77"),
+])
+def test_cli_bad_arguments_exit_with_clear_errors(tmp_path, capsys, argv, needle):
+    from srd.cli import main
+    base = {"--satellite": "SPOT-6", "--start": START, "--duration": "0.3s", "--profile": "reduced",
+            "--out": str(tmp_path / "landing")}
+    base.update(zip(argv[::2], argv[1::2]))
+    code = main(["simulate"] + [f"{k}={v}" for k, v in base.items()])
+    err = capsys.readouterr().err
+    assert code in (3, 4) and needle in err, err
+    assert not (tmp_path / "landing").exists() or not any((tmp_path / "landing").iterdir())
