@@ -334,8 +334,8 @@ class Acquisition:
     def iter_blocks(self, compression_scale: int = 1,
                     truth_dir: str | Path | None = None) -> Iterator[ImageBlock]:
         """Yield every :class:`ImageBlock` of the datatake in time order: for each block
-        time, modules 1..M, bands in profile order. Memory is bounded (one block per
-        module and band at a time, plus a few halo lines). ``truth_dir``: also stream the
+        time, modules 1..M, bands in profile order. Memory is bounded (the blocks of one
+        block time, plus a few halo lines per band). ``truth_dir``: also stream the
         DN into the truth sidecar's ``image/M<m>_<band>.npy`` (staged; :meth:`write_truth`
         with the same directory completes it and renames it into place)."""
         from telemetry.imaging import blur, digitise, halo_lines
@@ -353,36 +353,44 @@ class Acquisition:
                         shape=(self.n_lines(b), inst.band(b).detectors))
         cache: dict = {}
         calib = {(m, b): inst.detector_calibration(b, m) for m in range(1, inst.modules + 1) for b in bands}
+        modules = list(range(1, inst.modules + 1))
         for k in range(nb):
-            for m in range(1, inst.modules + 1):
-                for bi, b in enumerate(bands):
-                    band = inst.band(b)
-                    bl = self.block_lines(b, compression_scale)
-                    l0, l1 = k * bl, (k + 1) * bl
-                    hal = halo_lines(band.mtf_nyquist)
-                    have = cache.get((m, b))
-                    if have is not None and have[0] == l0 - hal:
-                        first_new = have[0] + have[1].shape[0]
-                        prev = have[1]
-                    else:
-                        first_new, prev = l0 - hal, None
-                    lines = np.arange(first_new, l1 + hal)
-                    rad = self.imager.radiance(b, m, self.line_time(b, lines))[0]
-                    if prev is not None:
-                        rad = np.concatenate([prev, rad], axis=0)
-                    cache[m, b] = (l1 - hal, rad[-2 * hal:].copy())
-                    r = blur(rad, band.mtf_nyquist, axis=0)[hal:hal + bl]
-                    r = blur(r, band.mtf_nyquist, axis=1)
+            fresh = {}
+            for bi, b in enumerate(bands):
+                band = inst.band(b)
+                nd = band.detectors
+                bl = self.block_lines(b, compression_scale)
+                l0, l1 = k * bl, (k + 1) * bl
+                hal = halo_lines(band.mtf_nyquist)
+                have = cache.get(b)
+                if have is not None and have[0] == l0 - hal:
+                    first_new, prev = have[0] + have[1].shape[0], have[1]
+                else:
+                    first_new, prev = l0 - hal, None
+                lines = np.arange(first_new, l1 + hal)
+                # every module of the band at once: one geometry pass per line
+                rad = self.imager.radiance(b, modules, self.line_time(b, lines))[0]
+                if prev is not None:
+                    rad = np.concatenate([prev, rad], axis=0)
+                cache[b] = (l1 - hal, rad[-2 * hal:].copy())
+                rad = blur(rad, band.mtf_nyquist, axis=0)[hal:hal + bl]
+                for m in modules:
+                    r = blur(rad[:, (m - 1) * nd:m * nd], band.mtf_nyquist, axis=1)
                     dark, gain = calib[m, b]
                     # noise drawn per base block (scale 1) so the DN do not depend on the
                     # block scale the formatter chose
                     base = self.block_lines(b, 1)
-                    dn = np.concatenate([
+                    fresh[m, b] = np.concatenate([
                         digitise(r[j:j + base], band, inst, dark, gain,
                                  self._rng(1000 + (l0 + j) // base, m, bi))
                         for j in range(0, bl, base)], axis=0)
+            for m in modules:
+                for b in bands:
+                    bl = self.block_lines(b, compression_scale)
+                    l0 = k * bl
+                    dn = fresh[m, b]
                     if sinks:
-                        sinks[m, b][l0:l1] = dn
+                        sinks[m, b][l0:l0 + bl] = dn
                     yield ImageBlock(m, b, l0, float(self.line_time(b, l0)), dn)
         for s in sinks.values():
             s.flush()

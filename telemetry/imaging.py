@@ -21,6 +21,8 @@ Sun position: the Astronomical Almanac's low-precision formulae (≈ 0.01°, val
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import ndimage
 
@@ -83,6 +85,7 @@ def _nyquist_response(sigma: float) -> float:
     return float(abs(np.sum(k * (-1.0) ** n) / k.sum()))
 
 
+@functools.lru_cache(maxsize=64)
 def psf_sigma(mtf_nyquist: float) -> float:
     """σ (pixels) of the sampled Gaussian PSF whose response at Nyquist (0.5 cycle/pixel)
     is ``mtf_nyquist``. The scene is sampled at pixel centres, so the PSF is applied as a
@@ -113,6 +116,10 @@ def digitise(radiance: np.ndarray, band, instrument, dark: np.ndarray, rel_gain:
     sigma = np.sqrt(np.maximum(mean, 0.0) / k + instrument.read_noise_dn ** 2)
     dn = np.rint(mean + sigma * rng.standard_normal(mean.shape))
     return np.clip(dn, 0, 2 ** instrument.bits - 1).astype(np.uint16)
+
+
+#: rays traced from the top every this many detectors (the others refined from them)
+ANCHOR_STEP = 8
 
 
 class Imager:
@@ -162,7 +169,7 @@ class Imager:
         t = self.terrain
         missed = ik.locate_lines(np.ascontiguousarray(pos), rot, los, t.heights, t.lat0, t.lon0,
                                  t.dlat, t.dlon, self._hmin, self._hmax, self._slope,
-                                 t.SLOPE_BLOCK, self._reach,
+                                 t.SLOPE_BLOCK, self._reach, ANCHOR_STEP,
                                  lon, lat, h)
         if missed:
             from srd.errors import GeometryError
@@ -176,10 +183,16 @@ class Imager:
         alt = np.linalg.norm(pos[0]) - 6371000.0
         return float(self.instrument.band(band).ifov_rad * alt)
 
-    def radiance(self, band: str, module: int, times: np.ndarray) -> tuple[np.ndarray, ...]:
-        """TOA radiance (lines, detectors) before the optics' MTF, with the ground points."""
+    def radiance(self, band: str, module, times: np.ndarray) -> tuple[np.ndarray, ...]:
+        """TOA radiance (lines, detectors) before the optics' MTF, with the ground points.
+        ``module``: one module, or a sequence of modules whose detectors are concatenated
+        (one geometry computation per line for all of them)."""
         from telemetry.scene import BAND_INDEX
-        lon, lat, h = self.locate(band, module, times)
+        if np.ndim(module):
+            los = np.concatenate([self.los(band, m) for m in module])
+            lon, lat, h = self.locate_los(los, times, f"{band} modules {list(module)}")
+        else:
+            lon, lat, h = self.locate(band, module, times)
         sun, dist = sun_position(times)
         refl = np.empty(lon.shape)
         cos_sun = np.empty(lon.shape)

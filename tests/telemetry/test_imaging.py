@@ -54,11 +54,12 @@ def test_intersection_with_the_bare_ellipsoid_is_analytic():
     u /= np.linalg.norm(u)
     slope = t.slope_map()
     for fn in (ik.intersect, ik.intersect.py_func):
-        s = fn(*p, *u, t.heights, t.lat0, t.lon0, t.dlat, t.dlon, 0.0, 0.0, slope, 16, 1e5)
+        s, lon, lat, h = fn(*p, *u, t.heights, t.lat0, t.lon0, t.dlat, t.dlon, 0.0, 0.0, slope, 16, 1e5)
         q = p + s * u
+        assert abs(h) < 1e-4
         assert (q[0] ** 2 + q[1] ** 2) / ik.WGS84_A ** 2 + q[2] ** 2 / ik.WGS84_B ** 2 == pytest.approx(1.0, abs=1e-11)
     # a ray looking away from the Earth misses
-    assert ik.intersect(*p, *(-u), t.heights, t.lat0, t.lon0, t.dlat, t.dlon, 0.0, 0.0, slope, 16, 1e5) == -1.0
+    assert ik.intersect(*p, *(-u), t.heights, t.lat0, t.lon0, t.dlat, t.dlon, 0.0, 0.0, slope, 16, 1e5)[0] == -1.0
 
 
 def _los_itrf(acq, band, module, lines, dets):
@@ -101,7 +102,7 @@ def test_first_crossing_in_relief(oblique):
     """No earlier crossing of the terrain along the ray (dense 2 m march, independent)."""
     acq = oblique
     band, module = "PAN", 3
-    dets = np.array([0, 3000, 6999])
+    dets = np.array([0, 3003, 6998])              # an anchor and two refined rays
     lines = np.array([100, 9000])
     lon, lat, h = acq.imager.locate(band, module, acq.line_time(band, lines), dets)
     pos, u = _los_itrf(acq, band, module, lines, dets)
@@ -114,6 +115,31 @@ def test_first_crossing_in_relief(oblique):
             pts = pos[i] + s[:, None] * u[i, j]
             lo, la, hh = ecef_to_geodetic(pts)
             assert np.all(hh > acq.terrain.height(lo, la))
+
+
+def test_refined_rays_equal_fully_traced_rays(oblique):
+    """Rays refined from their anchors land where a full trace from the top lands."""
+    acq = oblique
+    t = acq.terrain
+    im = acq.imager
+    times = acq.line_time("PAN", np.array([0, 5000, 12000]))
+    pos, vel = acq.orbit_table.state(times)
+    rot = np.ascontiguousarray(acq.attitude.matrix(times, pos, vel) @ acq.inst_to_body)
+    los = np.ascontiguousarray(im.los("PAN", 2)[::7])
+    out = {}
+    for step in (1, 8):
+        o = [np.empty((3, len(los))) for _ in range(3)]
+        assert ik.locate_lines(pos, rot, los, t.heights, t.lat0, t.lon0, t.dlat, t.dlon,
+                               im._hmin, im._hmax, im._slope, t.SLOPE_BLOCK, im._reach, step, *o) == 0
+        out[step] = o
+    assert np.abs(out[1][2] - out[8][2]).max() < 1e-3                      # height, m
+    assert np.abs(out[1][0] - out[8][0]).max() * 6.4e6 < 1e-2              # ≈ metres
+    assert np.abs(out[1][1] - out[8][1]).max() * 6.4e6 < 1e-2
+    # the Python version of the kernel agrees (one line)
+    o = [np.empty((1, 20)) for _ in range(3)]
+    ik.locate_lines.py_func(pos[:1], rot[:1], los[:20], t.heights, t.lat0, t.lon0, t.dlat, t.dlon,
+                            im._hmin, im._hmax, im._slope, t.SLOPE_BLOCK, im._reach, 8, *o)
+    assert np.allclose(o[2], out[8][2][:1, :20], atol=1e-6)
 
 
 def test_lines_are_perpendicular_to_the_ground_track(cfg, dem_files):
