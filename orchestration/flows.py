@@ -94,14 +94,16 @@ def level1_task(level0_dir: str, config: str | None) -> dict:
 
 @task(name="ortho", cache_policy=CACHE, persist_result=True, retries=1, retry_delay_seconds=10,
       retry_condition_fn=_transient, tags=["srd-ortho"], task_run_name="ortho-{level1_scene_name}")
-def ortho_task(level1_scene: str, pass_id: str, config: str | None, level1_scene_name: str = "") -> dict:
-    return stages.ortho(level1_scene, pass_id, _cfg(config))
+def ortho_task(level1_scene: str, pass_id: str, config: str | None, level1_md: dict,
+               level1_scene_name: str = "") -> dict:
+    return stages.ortho(level1_scene, pass_id, _cfg(config), level1_md)
 
 
 @task(name="publish", retries=2, retry_delay_seconds=5, retry_condition_fn=_transient,
       tags=["srd-publish"], task_run_name="publish-{scene_name}")
-def publish_task(scene_dir: str, config: str | None, href_base: str | None, scene_name: str = "") -> dict:
-    return stages.publish(scene_dir, _cfg(config), href_base)
+def publish_task(scene_dir: str, config: str | None, href_base: str | None, metadata: dict | None = None,
+                 scene_name: str = "") -> dict:
+    return stages.publish(scene_dir, _cfg(config), href_base, metadata)
 
 
 def _outputs_exist(result: dict) -> bool:
@@ -164,8 +166,8 @@ def _scene_artifacts(cfg, pid: str, published: list[tuple[str, dict]], http_base
     from prefect.artifacts import create_image_artifact, create_link_artifact, create_table_artifact
     root = Path(cfg.paths.root).resolve()
     rows = []
-    for scene, pub in published:
-        md = json.loads((Path(scene) / "metadata.json").read_text())
+    for scene, md, pub in published:
+        md = md if md is not None else json.loads((Path(scene) / "metadata.json").read_text())
         url = _item_url(cfg, http_base, root, pub)
         rows.append({"scene": pub["item_id"], "collection": pub["collection"],
                      "start (UTC)": md.get("start_datetime"), "cloud cover %": md.get("cloud_cover"),
@@ -174,7 +176,7 @@ def _scene_artifacts(cfg, pid: str, published: list[tuple[str, dict]], http_base
             create_link_artifact(url, link_text=f"STAC item {pub['item_id']}",
                                  key=artifact_key("item", pub["item_id"]),
                                  description=f"Catalogue item of scene {pub['item_id']} ({pid})")
-        ql = next((p for p in sorted(Path(scene).glob("quicklook.*"))), None)
+        ql = next((p for p in sorted(Path(scene).glob("*quicklook.*"))), None)
         ql_url = _url(http_base, root, ql) if ql else None
         if ql_url:
             create_image_artifact(ql_url, key=artifact_key("quicklook", pub["item_id"]),
@@ -228,37 +230,41 @@ def process_pass(manifest: str, config: str | None = None, from_stage: str | Non
     update_progress_artifact(prog, 60.0)
 
     futures = [(ortho_task.with_options(refresh_cache=True) if refresh["ortho"] else ortho_task)
-               .submit(s, pid, config, level1_scene_name=Path(s).name) for s in l1["scenes"]]
-    products = []
+               .submit(s, pid, config, l1["metadata"][s], level1_scene_name=Path(s).name) for s in l1["scenes"]]
+    products: list[tuple[str, dict]] = []
     for f in futures:
-        products += f.result()["scenes"]
+        o = f.result()
+        if not _outputs_exist(o):
+            raise FileNotFoundError(f"cached ortho products are gone: {o['scenes']} (re-run with from_stage='ortho')")
+        products += [(p, o["metadata"][p]) for p in o["scenes"]]
     summary["stages"]["ortho"] = f"{len(products)} scenes"
     update_progress_artifact(prog, 80.0)
 
-    summary.update(publish_scenes(cfg, config, pid, [*l1["scenes"], *products], http_base))
+    summary.update(publish_scenes(cfg, config, pid, [(s, l1["metadata"][s]) for s in l1["scenes"]] + products,
+                                  http_base))
     update_progress_artifact(prog, 100.0)
     return summary
 
 
-def publish_scenes(cfg, config: str | None, pid: str, scenes: list[str], http_base: str | None) -> dict:
-    """Publish every scene directory (one task each) and create the operator artifacts."""
+def publish_scenes(cfg, config: str | None, pid: str, scenes: list[tuple[str, dict | None]],
+                   http_base: str | None) -> dict:
+    """Publish every scene directory (one task each) and create the operator artifacts.
+    ``scenes``: (directory, metadata dict or None = its metadata.json)."""
     root = Path(cfg.paths.root).resolve()
-    pubs = [(s, publish_task.submit(s, config, _url(http_base, root, s), scene_name=Path(s).name))
-            for s in scenes if (Path(s) / "metadata.json").exists()]
-    published = [(s, f.result()) for s, f in pubs]
+    pubs = [(s, md, publish_task.submit(s, config, _url(http_base, root, s), md, scene_name=Path(s).name))
+            for s, md in scenes]
+    published = [(s, md, f.result()) for s, md, f in pubs]
     _scene_artifacts(cfg, pid, published, http_base)
-    outcomes = [p["outcome"] for _, p in published]
+    outcomes = [p["outcome"] for _, _, p in published]
     return {"published": {o: outcomes.count(o) for o in ("created", "replaced", "unchanged")},
-            "items": [f"{p['collection']}/{p['item_id']}" for _, p in published]}
+            "items": [f"{p['collection']}/{p['item_id']}" for _, _, p in published]}
 
 
 @flow(name="publish_pass", flow_run_name=lambda: f"publish-{_param('pass_id')}")
 def publish_pass(pass_id: str, config: str | None = None, http_base: str | None = None) -> dict:
     """(Re)publish every product scene of a pass already processed (``products/<pass_id>/``)."""
     cfg = _cfg(config)
-    scenes = stages.scene_dirs(cfg.directory("work") / "l1" / pass_id) + \
-        stages.scene_dirs(cfg.directory("products") / pass_id)
-    return publish_scenes(cfg, config, pass_id, scenes, http_base)
+    return publish_scenes(cfg, config, pass_id, stages.pass_products(cfg, pass_id), http_base)
 
 
 def _param(name: str) -> str:

@@ -171,7 +171,7 @@ async def setup_server(config: str | None, cfg, deployments, hours: float = 24.0
         for tag, n in TAG_LIMITS.items():
             await client.create_concurrency_limit(tag=tag, concurrency_limit=n)
         now = dt.datetime.now(dt.timezone.utc)
-        for p in predict_passes(cfg, None, now, hours):
+        for p in (predict_passes(cfg, None, now, hours) if hours > 0 else []):
             when = p.los + dt.timedelta(seconds=margin_s)
             await client.create_flow_run_from_deployment(
                 ids["expect_pass"], parameters={"satellite": p.satellite, "aos": p.aos.isoformat(),

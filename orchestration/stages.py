@@ -18,7 +18,7 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable
 
-from srd.errors import DecodeError, SrdError
+from srd.errors import DecodeError, ProductError, SrdError
 
 STAGES = ("ingest", "decode", "level1", "ortho", "publish")
 
@@ -30,11 +30,11 @@ class StageUnavailableError(SrdError, RuntimeError):
 
 
 def _stage_run(stage: str) -> Callable:
-    for mod in (f"{stage}.run", stage):
+    for mod in (f"{stage}.run", f"{stage}.stage", stage):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:
-            if e.name in (mod, f"{stage}.run"):
+            if e.name == mod:
                 continue
             raise
         fn = getattr(m, "run", None)
@@ -93,26 +93,54 @@ def scene_dirs(root: Path) -> list[str]:
 
 
 def level1(level0_dir: str, cfg) -> dict:
+    """Level-1 scenes of the pass under ``work/l1/<pass_id>/``, with their catalogue metadata."""
+    from orchestration.catalogue.products import level1_scenes
     run = _stage_run("level1")
-    pid = Path(level0_dir).name
-    out = cfg.directory("work") / "l1" / pid
+    out = cfg.directory("work") / "l1"
     out.mkdir(parents=True, exist_ok=True)
     d = _report_dict(run(level0_dir, out, cfg))
-    return {"level1_dir": str(out), "scenes": scene_dirs(out), "report": d}
+    if d.get("status") == "failed":
+        raise ProductError("level1 failed: " + "; ".join(str(e.get("message", e)) for e in d.get("errors", [])),
+                           path=level0_dir)
+    final = d.get("output_dir") or str(out / Path(level0_dir).name)
+    scenes = level1_scenes(final)
+    return {"level1_dir": final, "scenes": [str(p) for p, _ in scenes],
+            "metadata": {str(p): md for p, md in scenes},
+            "report": {k: v for k, v in d.items() if k != "scenes"} | {"scenes": len(scenes)}}
 
 
-def ortho(level1_scene: str, pass_id: str, cfg) -> dict:
+def ortho(level1_scene: str, pass_id: str, cfg, level1_md: dict) -> dict:
+    """Ortho products of one Level-1 scene under ``products/<pass_id>/<scene>/``."""
+    from orchestration.catalogue.products import ortho_metadata
     run = _stage_run("ortho")
     out = cfg.directory("products") / pass_id
     out.mkdir(parents=True, exist_ok=True)
-    before = set(scene_dirs(out))
     d = _report_dict(run(level1_scene, out, cfg))
-    name = Path(level1_scene).name
-    scenes = [s for s in scene_dirs(out) if s not in before or Path(s).name == name]
-    return {"scenes": scenes, "report": d}
+    prod = d["product_dir"]
+    return {"scenes": [prod], "metadata": {prod: ortho_metadata(prod, level1_md)},
+            "report": {k: d.get(k) for k in ("product_dir", "products", "crs", "resolution_m", "timings_s",
+                                              "warnings", "valid_fraction")}}
 
 
-def publish(scene_dir: str, cfg, href_base: str | None = None) -> dict:
+def pass_products(cfg, pass_id: str) -> list[tuple[str, dict | None]]:
+    """Every publishable scene of a processed pass: Level-1 scenes and their ortho products
+    (metadata from the stage reports), plus scene directories carrying a metadata.json."""
+    from orchestration.catalogue.products import level1_scenes, ortho_metadata
+    out: list[tuple[str, dict | None]] = []
+    l1 = cfg.directory("work") / "l1" / pass_id
+    prod = cfg.directory("products") / pass_id
+    if (l1 / "level1_report.json").exists():
+        for sd, md in level1_scenes(l1):
+            out.append((str(sd), md))
+            od = prod / sd.name
+            if (od / "ortho_report.json").exists():
+                out.append((str(od), ortho_metadata(od, md)))
+    known = {p for p, _ in out}
+    out += [(s, None) for s in scene_dirs(prod) if s not in known]
+    return out
+
+
+def publish(scene_dir: str, cfg, href_base: str | None = None, metadata: dict | None = None) -> dict:
     from orchestration.catalogue import open_catalogue, publish_scene
     with open_catalogue(cfg) as store:
-        return publish_scene(store, scene_dir, cfg, href_base=href_base).to_dict()
+        return publish_scene(store, scene_dir, cfg, href_base=href_base, metadata=metadata).to_dict()

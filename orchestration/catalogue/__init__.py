@@ -34,12 +34,13 @@ class PublishResult:
 
 
 def publish_scene(store: CatalogueStore, scene_dir: str | Path, cfg=None, *,
-                  href_base: str | None = None) -> PublishResult:
+                  href_base: str | None = None, metadata: dict | None = None) -> PublishResult:
     """Build the item of ``scene_dir`` and publish it (collection created when missing).
-    Idempotent: an unchanged scene reports ``unchanged`` and writes nothing."""
-    from orchestration.catalogue.stac import create_collection, create_item, read_metadata
-    item = create_item(scene_dir, cfg, href_base=href_base)
-    md = read_metadata(Path(scene_dir))
+    ``metadata``: scene metadata dict (default: ``scene_dir/metadata.json``). Idempotent: an
+    unchanged scene reports ``unchanged`` and writes nothing."""
+    from orchestration.catalogue.stac import check_metadata, create_collection, create_item, read_metadata
+    item = create_item(scene_dir, cfg, href_base=href_base, metadata=metadata)
+    md = check_metadata(metadata, Path(scene_dir)) if metadata is not None else read_metadata(Path(scene_dir))
     store.ensure_collection(create_collection(md["satellite"], md["level"], cfg))
     outcome = store.publish(item)
     return PublishResult(item["collection"], item["id"], outcome, store.backend)

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import uuid
 from pathlib import Path
 
 from orchestration.catalogue import constants as C
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS collections (id TEXT PRIMARY KEY, path TEXT NOT NULL)
 
 def _write_json(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # unique per writer: publish tasks run as threads of one process (same pid)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2)
@@ -112,10 +114,18 @@ class EmbeddedCatalogue(CatalogueStore):
         col["links"] = [{"rel": "root", "href": "../catalog.json", "type": C.JSON},
                         {"rel": "parent", "href": "../catalog.json", "type": C.JSON},
                         {"rel": "self", "href": str(self._collection_path(cid)), "type": C.JSON}]
-        _write_json(self._collection_path(cid), col)
-        self._db.execute("INSERT OR IGNORE INTO collections (id, path) VALUES (?, ?)",
-                         (cid, f"{cid}/collection.json"))
-        self._write_root()
+        self._db.execute("BEGIN IMMEDIATE")       # serialise with other publishers
+        try:
+            if self._db.execute("SELECT 1 FROM collections WHERE id = ?", (cid,)).fetchone():
+                self._db.execute("ROLLBACK")
+                return False
+            _write_json(self._collection_path(cid), col)
+            self._db.execute("INSERT INTO collections (id, path) VALUES (?, ?)", (cid, f"{cid}/collection.json"))
+            self._write_root()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
         return True
 
     def get_collection(self, cid: str) -> dict | None:

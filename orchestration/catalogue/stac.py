@@ -66,8 +66,14 @@ def read_metadata(scene_dir: Path) -> dict[str, Any]:
         raise ProductError("scene directory has no metadata.json", path=path) from None
     except (OSError, ValueError) as e:
         raise ProductError(f"unreadable scene metadata ({e})", path=path) from None
+    return check_metadata(md, path)
+
+
+def check_metadata(md: dict, path: Path) -> dict[str, Any]:
+    """Validate scene metadata (from metadata.json or a stage report); ``path`` names it in errors."""
     if not isinstance(md, dict):
         raise ProductError("scene metadata is not a JSON object", path=path)
+    md = dict(md)
     for k in _REQUIRED:
         if k not in md:
             raise ProductError("required key missing", path=path, field=k)
@@ -158,22 +164,29 @@ def _band_objects(names: list[str], cfg, instrument: str | None) -> list[dict]:
 
 
 def _asset_role(name: str) -> tuple[str, list[str], str] | None:
+    """(kind, roles, media type) of a product file by name; None = not an asset."""
     low = name.lower()
     stem, ext = os.path.splitext(low)
     if ext in (".tif", ".tiff"):
+        if stem.startswith("msk_") or stem.endswith("_mask"):
+            return "mask", ["data-mask"], C.COG
         return "data", ["data"], C.COG
     media = {".png": C.PNG, ".jpg": C.JPEG, ".jpeg": C.JPEG}.get(ext)
-    if stem == "quicklook" and media:
+    if media and (stem == "quicklook" or stem.endswith("_quicklook")):
         return "quicklook", ["overview", "visual"], media
-    if stem == "thumbnail" and media:
+    if media and (stem == "thumbnail" or stem.endswith("_thumbnail")):
         return "thumbnail", ["thumbnail"], media
     if ext == ".json":
         return "metadata", ["metadata"], C.JSON
+    if ext == ".xml":
+        return "metadata", ["metadata"], "application/xml"
+    if ext == ".txt" and "rpc" in stem:
+        return "metadata", ["metadata", "rpc"], "text/plain"
     return None
 
 
 def create_item(scene_dir: str | Path, cfg=None, *, href_base: str | None = None,
-                processed: dt.datetime | None = None) -> dict[str, Any]:
+                processed: dt.datetime | None = None, metadata: dict | None = None) -> dict[str, Any]:
     """STAC 1.1 item (a plain dict) for one product scene directory.
 
     ``href_base``: URL prefix under which ``scene_dir`` is served (assets get
@@ -184,7 +197,7 @@ def create_item(scene_dir: str | Path, cfg=None, *, href_base: str | None = None
     item — idempotent publishing depends on it).
     """
     scene_dir = Path(scene_dir).resolve()
-    md = read_metadata(scene_dir)
+    md = check_metadata(metadata, scene_dir) if metadata is not None else read_metadata(scene_dir)
     level = md["level"]
     sat_name = md["satellite"]
     instrument = None
@@ -199,33 +212,34 @@ def create_item(scene_dir: str | Path, cfg=None, *, href_base: str | None = None
         if role is None:
             continue
         kind, roles, media = role
-        key = p.stem.lower() if kind in ("data", "metadata") else kind
+        key = _asset_key(p, kind, md["scene_id"], md.get("source_name"))
         if key in assets:
             key = p.name.lower()
         href = f"{href_base.rstrip('/')}/{p.name}" if href_base else str(p)
         checksum, size = file_checksum(p)
         a: dict[str, Any] = {"href": href, "type": media, "roles": roles,
                              "title": p.name, "file:checksum": checksum, "file:size": size}
-        if kind == "data":
+        if kind in ("data", "mask"):
             info = _raster_info(p)
-            rasters[key] = info
-            names = [d for d in info["descriptions"] if d]
+            if kind == "data":
+                rasters[key] = info
+            names = [d for d in info["descriptions"] if d] if kind == "data" else []
             if len(names) != info["count"]:
                 names = list((md.get("bands") or {}).get(p.name, []))
-            if names and len(names) != info["count"]:
-                raise ProductError(f"{len(names)} band names for {info['count']} bands",
-                                   path=scene_dir / C.SCENE_METADATA, field=f"bands.{p.name}")
-            if names:
+            if names and len(names) == info["count"]:
                 a["bands"] = _band_objects(names, cfg, instrument)
-            if info["code"]:
-                a["proj:code"] = info["code"]
-            elif info["wkt2"]:
-                a["proj:wkt2"] = info["wkt2"]
             a["proj:shape"] = info["shape"]
-            a["proj:transform"] = info["transform"]
-            a["proj:bbox"] = [round(v, 6) for v in info["bounds"]]
-            if info["units"] in ("metre", "meter", "m"):
-                a["gsd"] = round(min(info["res"]), 4)
+            if info["crs"] is None:
+                a["proj:code"] = None        # sensor geometry (Level 1 with RPC): no CRS
+            else:
+                if info["code"]:
+                    a["proj:code"] = info["code"]
+                else:
+                    a["proj:wkt2"] = info["wkt2"]
+                a["proj:transform"] = info["transform"]
+                a["proj:bbox"] = [round(v, 6) for v in info["bounds"]]
+                if info["units"] in ("metre", "meter", "m"):
+                    a["gsd"] = round(min(info["res"]), 4)
             if info["nodata"] is not None and not math.isnan(info["nodata"]):
                 a["nodata"] = info["nodata"]
             a["data_type"] = info["dtype"]
@@ -271,10 +285,12 @@ def create_item(scene_dir: str | Path, cfg=None, *, href_base: str | None = None
         props["sat:acquisition_station"] = cfg.station.name
     # projection: item-level when every data asset shares the CRS
     codes = {a.get("proj:code") for k, a in assets.items() if k in rasters}
-    if len(codes) == 1 and None not in codes:
+    if len(codes) == 1 and None not in codes and all("proj:code" in assets[k] for k in rasters):
         props["proj:code"] = codes.pop()
-    mtime = processed or dt.datetime.fromtimestamp((scene_dir / C.SCENE_METADATA).stat().st_mtime,
-                                                   dt.timezone.utc)
+    stamp = scene_dir / C.SCENE_METADATA if (scene_dir / C.SCENE_METADATA).exists() else scene_dir
+    mtime = processed or (dt.datetime.fromisoformat(md["processed"].replace("Z", "+00:00"))
+                          if md.get("processed") else
+                          dt.datetime.fromtimestamp(stamp.stat().st_mtime, dt.timezone.utc))
     props["processing:level"] = C.LEVELS[level][0]
     props["processing:facility"] = cfg.station.name if cfg is not None else C.PROVIDER_NAME
     props["processing:datetime"] = mtime.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
@@ -300,6 +316,27 @@ def create_item(scene_dir: str | Path, cfg=None, *, href_base: str | None = None
         "links": [{"rel": "collection", "href": "../collection.json", "type": C.JSON}],
         "assets": assets,
     }
+
+
+def _asset_key(p: Path, kind: str, scene_id: str, source_name: str | None) -> str:
+    """Stable asset keys: ``pan``, ``ms``, ``pms``, ``quicklook``... from product file names
+    (``<scene>_PAN.tif``, ``IMG_..._P_...TIF``), else the lower-case file stem."""
+    if kind in ("quicklook", "thumbnail"):
+        return kind
+    stem = p.stem
+    for prefix in filter(None, (source_name, scene_id)):
+        if stem.startswith(prefix + "_"):
+            stem = stem[len(prefix) + 1:]
+    low = stem.lower()
+    if low.startswith("img_") and kind == "data":
+        return "pan" if "_p_" in low else ("ms" if "_ms_" in low else low)
+    if low.startswith("msk_"):
+        return "mask_pan" if "_p_" in low else ("mask_ms" if "_ms_" in low else low)
+    if low.startswith("dim_"):
+        return "dimap"
+    if low.startswith("rpc_"):
+        return "rpc_pan" if "_p_" in low else ("rpc_ms" if "_ms_" in low else low)
+    return low
 
 
 def create_collection(satellite: str, level: str, cfg=None) -> dict[str, Any]:

@@ -172,3 +172,18 @@ def test_pgstac_served_by_stac_fastapi_and_searched_with_pystac_client(pgstac_ds
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_concurrent_publishers_into_a_new_collection(scenes, cfg, tmp_path):
+    """Publish tasks run as threads of one process: none may trip over another's temp files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def pub(s):
+        with EmbeddedCatalogue(tmp_path / "cat") as store:
+            return publish_scene(store, s, cfg).outcome
+
+    with ThreadPoolExecutor(3) as ex:
+        assert sorted(ex.map(pub, scenes)) == ["created"] * 3
+    store = EmbeddedCatalogue(tmp_path / "cat")
+    assert store.count() == 3
+    assert len([ln for ln in store.get_collection("spot-6-ortho")["links"] if ln["rel"] == "item"]) == 2

@@ -1,0 +1,350 @@
+"""The station running unattended: a real Prefect server on loopback (temporary PREFECT_HOME),
+a real ``srd serve`` subprocess, simulated passes dropped into its landing directory.
+
+Everything is checked from the outside: the file system, the catalogue and the Prefect
+REST API (flow runs, task runs, artifacts, events) — what the operator's UI shows.
+Stages that are not built yet make the flow fail *at that stage, naming it*; the tests
+assert exactly that and go on to assert the catalogue once the stage exists.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orchestration.stages import stage_available
+from tests.orchestration.conftest import write_scene
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULTS = REPO / "station_config" / "defaults"
+TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    """``prefect server start`` on loopback with its own PREFECT_HOME (SQLite database)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    log = open(home / "server.log", "wb")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start",
+                             "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (home / "server.log").read_text()[-2000:]
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        pytest.fail("Prefect server did not start")
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(30)
+    log.close()
+
+
+def station_toml(d: Path, catalogue: str = 'backend = "embedded"\npath = "catalogue"') -> Path:
+    """A station.toml using the shipped profiles, with every data directory under ``d``."""
+    d.mkdir(parents=True, exist_ok=True)
+    text = (DEFAULTS / "station.toml").read_text()
+    text = text.split("\n[paths]")[0] + f"""
+[paths]
+root = "{d / 'srd-data'}"
+
+[satellites]
+files = ["{DEFAULTS}/satellites/SPOT-6.toml", "{DEFAULTS}/satellites/SPOT-7.toml"]
+
+[instruments]
+files = ["{DEFAULTS}/instruments/nominal.toml", "{DEFAULTS}/instruments/reduced.toml"]
+
+[keys]
+1 = "{DEFAULTS}/keys/demo-key-01.hex"
+
+[catalogue]
+{catalogue}
+"""
+    p = d / "station.toml"
+    p.write_text(text)
+    return p
+
+
+class Serve:
+    """A running ``srd serve`` subprocess (its own process group, so it can be killed whole)."""
+
+    def __init__(self, toml: Path, api: str, results: Path) -> None:
+        self.toml, self.api, self.results = toml, api, results
+        self.log = toml.parent / f"serve-{time.time_ns()}.log"
+        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_LOCAL_STORAGE_PATH": str(results),
+               "PREFECT_HOME": str(results.parent / "serve-home")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "srd.cli", "--config", str(toml), "serve",
+                                      "--http-port", "0", "--poll", "0.5", "--hours", "0"],
+                                     cwd=toml.parent, env=env, stdout=open(self.log, "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            text = self.log.read_text()
+            assert self.proc.poll() is None, text[-3000:]
+            if "products http://" in text and "resumed" in text:
+                self.http = text.split("products ")[1].split()[0]
+                self.banner = text
+                time.sleep(3)          # the runner polls for scheduled runs from here on
+                return
+            time.sleep(0.5)
+        pytest.fail(f"srd serve did not start:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(30)
+
+
+class Api:
+    def __init__(self, url: str) -> None:
+        self.c = httpx.Client(base_url=url, timeout=30)
+
+    def post(self, path: str, body: dict) -> list | dict:
+        r = self.c.post(path, json=body)
+        r.raise_for_status()
+        return r.json()
+
+    def flow_runs(self, name: str | None = None, flow: str | None = None) -> list[dict]:
+        f: dict = {"sort": "EXPECTED_START_TIME_ASC"}
+        if name:
+            f["flow_runs"] = {"name": {"any_": [name]}}
+        if flow:
+            f["flows"] = {"name": {"any_": [flow]}}
+        return self.post("/flow_runs/filter", f)
+
+    def wait_runs(self, name: str, n: int = 1, timeout: float = 240, flow: str | None = None) -> list[dict]:
+        """The first ``n`` runs named ``name``, once all are in a terminal state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.flow_runs(name, flow)
+            if len(runs) >= n and all(r["state"]["type"] in TERMINAL for r in runs[:n]):
+                return runs[:n]
+            time.sleep(1)
+        raise AssertionError(f"no {n} finished run(s) named {name}: "
+                             f"{[(r['name'], r['state']['type']) for r in self.flow_runs(name, flow)]}")
+
+    def task_runs(self, flow_run_id: str) -> dict[str, dict]:
+        runs = self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
+        return {r["name"].rsplit("-", 1)[0] if r["name"].count("-") and r["name"].split("-")[0] in
+                ("ingest", "decode", "level1") else r["name"]: r for r in runs}
+
+    def artifacts(self, flow_run_id: str) -> list[dict]:
+        return self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
+
+    def deployment(self, name: str) -> dict:
+        r = self.c.get(f"/deployments/name/{name}")
+        r.raise_for_status()
+        return r.json()
+
+    def run_deployment(self, name: str, parameters: dict) -> dict:
+        dep = self.deployment(name)
+        return self.post(f"/deployments/{dep['id']}/create_flow_run", {"parameters": parameters})
+
+    def wait_run(self, run_id: str, timeout: float = 240) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.c.get(f"/flow_runs/{run_id}").json()
+            if r["state"]["type"] in TERMINAL:
+                return r
+            time.sleep(1)
+        raise AssertionError(f"flow run {run_id} did not finish: {r['state']}")
+
+
+def simulate(toml: Path, landing: Path, start="2026-11-29T10:03:26Z", duration=0.3) -> str:
+    """A real simulated pass (the terminal twin) written into ``landing``; returns its pass id."""
+    from station_config import load_config
+    from telemetry.simulate import run
+    rep = run(load_config(toml), landing, "SPOT-6", start, duration, "reduced")
+    return rep.to_dict()["pass_id"]
+
+
+@pytest.fixture(scope="module")
+def station(tmp_path_factory, prefect_api):
+    d = tmp_path_factory.mktemp("station")
+    toml = station_toml(d)
+    s = Serve(toml, prefect_api, d / "results")
+    yield s
+    s.kill(signal.SIGTERM)
+
+
+def _states(tasks: dict) -> dict[str, str]:
+    return {k: v["state"]["name"] for k, v in tasks.items()}
+
+
+@pytest.mark.slow
+def test_landed_pass_is_processed_unattended_and_rerun_recomputes_nothing(station, prefect_api, stac_validator):
+    api = Api(prefect_api)
+    root = station.toml.parent / "srd-data"
+    pid = simulate(station.toml, root / "landing")
+    (run,) = api.wait_runs(pid, flow="process_pass")
+    # ingest: the pass left the landing directory for the sealed archive
+    arch = root / "archive" / "SPOT-6" / "2026" / "11" / pid
+    assert (arch / "SHA256SUMS").exists() and not (root / "landing" / f"{pid}.json").exists()
+    tasks = api.task_runs(run["id"])
+    assert tasks["ingest"]["state"]["type"] == "COMPLETED" and tasks["decode"]["state"]["type"] == "COMPLETED"
+    # decode report table artifact = the Level 0 decode_report.json
+    rep = json.loads((root / "work" / "l0" / pid / "decode_report.json").read_text())
+    arts = {a["key"]: a for a in api.artifacts(run["id"]) if a.get("key")}
+    table = json.loads(arts[f"decode-report-{pid.lower().replace('_', '-')}"]["data"])
+    assert [r["CADUs"] for r in table] == [c["cadus"] for c in rep["channels"]] and table[0]["CADUs"] > 0
+    assert any(k.startswith("pass-progress-") for k in arts)
+    if stage_available("level1") and stage_available("ortho"):
+        assert run["state"]["type"] == "COMPLETED", run["state"]
+        from orchestration.catalogue.embedded import EmbeddedCatalogue
+        from orchestration.catalogue.base import SearchQuery
+        items = EmbeddedCatalogue(root / "catalogue").search(SearchQuery.build())
+        assert items and all(stac_validator.validate(i) for i in items)
+    else:
+        # not built yet: the run stops at that stage and says so (nothing faked)
+        missing = "level1" if not stage_available("level1") else "ortho"
+        assert run["state"]["type"] == "FAILED"
+        failed = [t for t in tasks.values() if t["state"]["type"] == "FAILED"]
+        assert [t["name"].split("-")[0] for t in failed] == [missing]
+        assert f"stage '{missing}' is not available" in api.c.get(f"/flow_runs/{run['id']}").json()["state"]["message"] \
+            or missing in run["state"]["message"]
+    # the same pass again (the terminal re-announces it): finished stages are cached
+    again = api.run_deployment("process_pass/srd", {"manifest": str(root / "landing" / f"{pid}.json")})
+    run2 = api.wait_run(again["id"])
+    st = _states(api.task_runs(run2["id"]))
+    assert st["ingest"] == "Cached" and st["decode"] == "Cached", st
+    assert sorted(p.name for p in arch.iterdir()) == sorted(
+        [f"{pid}.json", f"{pid}_A.bin", f"{pid}_B.bin", "SHA256SUMS"])
+
+
+def _publish_and_check(api: Api, serve: Serve, store, stac_validator, backend: str):
+    root = serve.toml.parent / "srd-data"
+    pid = "SPOT6_20261129T100326_TST"
+    prod = root / "products" / pid
+    scenes = [write_scene(prod, f"{pid}_S{i}", cloud=10.0 * i, offset_m=(0, -300.0 * i)) for i in (1, 2, 3)]
+    count0 = store.count()                  # other tests of the module may have published a pass
+    fr = api.run_deployment("publish_pass/srd", {"pass_id": pid})
+    run = api.wait_run(fr["id"])
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    from orchestration.catalogue.base import SearchQuery
+    items = store.search(SearchQuery.build(max_cloud=25, datetime="2026-11-29T10:04:30Z/2026-11-29T10:06:00Z"))
+    assert [i["id"] for i in items] == [f"{pid}_S1", f"{pid}_S2"]
+    for i in items:
+        stac_validator.validate(i)
+        # asset hrefs are served over HTTP by srd serve, and bytes match the product
+        href = i["assets"]["pan"]["href"]
+        assert href.startswith(serve.http)
+        assert httpx.get(href).content == (prod / i["id"] / "PAN.tif").read_bytes()
+    arts = api.artifacts(run["id"])
+    by_type = {}
+    for a in arts:
+        by_type.setdefault(a["type"], []).append(a)
+    # quicklook image artifacts point at URLs that serve the quicklook PNG
+    imgs = by_type["image"]
+    assert len(imgs) == 3
+    for a in imgs:
+        url = json.loads(a["data"]) if a["data"].startswith('"') else a["data"]
+        sid = a["key"].removeprefix("quicklook-").upper().replace("-", "_")
+        assert httpx.get(url).content == (prod / sid / "quicklook.png").read_bytes()
+    scenes_table = json.loads(next(a for a in by_type["table"] if a["key"].startswith("scenes-"))["data"])
+    assert sorted(r["cloud cover %"] for r in scenes_table) == [10.0, 20.0, 30.0]
+    assert {r["published"] for r in scenes_table} == {"created"}
+    links = by_type["markdown"] if "link" not in by_type else by_type["link"]
+    assert len(links) == 3
+    if backend == "embedded":
+        for a in links:
+            url = a["data"].split("(")[1].rstrip(")") if "](" in a["data"] else a["data"]
+            stac_validator.validate(httpx.get(url).json())
+    # publishing again: nothing published twice
+    fr2 = api.run_deployment("publish_pass/srd", {"pass_id": pid})
+    run2 = api.wait_run(fr2["id"])
+    t2 = json.loads(next(a for a in api.artifacts(run2["id"]) if (a.get("key") or "").startswith("scenes-"))["data"])
+    assert {r["published"] for r in t2} == {"unchanged"}
+    assert store.count() == count0 + 3
+    return scenes
+
+
+def test_publish_through_prefect_embedded(station, prefect_api, stac_validator):
+    from orchestration.catalogue.embedded import EmbeddedCatalogue
+    store = EmbeddedCatalogue(station.toml.parent / "srd-data" / "catalogue")
+    _publish_and_check(Api(prefect_api), station, store, stac_validator, "embedded")
+
+
+@pytest.mark.slow
+def test_publish_through_prefect_pgstac(prefect_api, pgstac_dsn, stac_validator, tmp_path):
+    from orchestration.catalogue.pgstac import PgstacCatalogue
+    toml = station_toml(tmp_path / "pg", f'backend = "pgstac"\ndsn = "{pgstac_dsn}"')
+    serve = Serve(toml, prefect_api, tmp_path / "results")
+    try:
+        with PgstacCatalogue(pgstac_dsn) as store:
+            _publish_and_check(Api(prefect_api), serve, store, stac_validator, "pgstac")
+    finally:
+        serve.kill(signal.SIGTERM)
+
+
+def test_expected_pass_that_never_landed_raises_an_alert(station, prefect_api):
+    api = Api(prefect_api)
+    fr = api.run_deployment("expect_pass/srd", {"satellite": "SPOT-7", "aos": "2026-11-20T09:00:00+00:00",
+                                                "los": "2026-11-20T09:10:00+00:00", "margin_s": 60})
+    run = api.wait_run(fr["id"])
+    assert run["state"]["type"] == "FAILED" and "never landed" in run["state"]["message"]
+    deadline = time.monotonic() + 30                # events are ingested asynchronously
+    while True:
+        ev = api.post("/events/filter", {"filter": {"event": {"name": ["srd.pass.missed"]}}})
+        if any(e["payload"].get("satellite") == "SPOT-7" for e in ev["events"]) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert any(e["payload"].get("satellite") == "SPOT-7" for e in ev["events"]), ev
+    assert any(a["type"] == "markdown" for a in api.artifacts(run["id"]))
+
+
+@pytest.mark.slow
+def test_killing_the_worker_mid_pass_and_restarting_completes_it(prefect_api, tmp_path):
+    api = Api(prefect_api)
+    toml = station_toml(tmp_path / "k")
+    root = tmp_path / "k" / "srd-data"
+    serve = Serve(toml, prefect_api, tmp_path / "results")
+    try:
+        pid = simulate(toml, root / "landing", start="2026-11-29T10:04:00Z", duration=0.5)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:            # kill as soon as the pass is being processed
+            runs = api.flow_runs(pid, "process_pass")
+            if runs and runs[0]["state"]["type"] == "RUNNING":
+                break
+            time.sleep(0.2)
+        serve.kill()
+        assert api.flow_runs(pid, "process_pass")[0]["state"]["type"] in ("RUNNING", "COMPLETED", "FAILED")
+    finally:
+        serve.kill()
+    serve = Serve(toml, prefect_api, tmp_path / "results")
+    try:
+        assert pid in serve.banner or "resumed 1" in serve.banner or \
+            api.flow_runs(pid, "process_pass")[0]["state"]["type"] in TERMINAL
+        runs = api.wait_runs(pid, n=len(api.flow_runs(pid, "process_pass")), flow="process_pass", timeout=300)
+        last = runs[-1]
+        tasks = api.task_runs(last["id"])
+        assert tasks["decode"]["state"]["type"] == "COMPLETED"
+        assert (root / "archive" / "SPOT-6" / "2026" / "11" / pid / "SHA256SUMS").exists()
+        assert (root / "work" / "l0" / pid / "decode_report.json").exists()
+        if stage_available("level1") and stage_available("ortho"):
+            assert last["state"]["type"] == "COMPLETED"
+    finally:
+        serve.kill(signal.SIGTERM)
