@@ -29,8 +29,7 @@ from srd.errors import CompressionError
 
 from . import headers as _h
 
-__all__ = ["encode", "decode", "decode_report", "info", "StreamInfo", "SegmentInfo",
-           "DecodeReport"]
+__all__ = ["encode", "decode", "decode_report", "info", "StreamInfo", "DecodeReport"]
 
 MIN_SIZE = 17
 MAX_S = 1 << 20
@@ -175,20 +174,6 @@ def forward(img: np.ndarray, dwt: str) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ decoder
 @dataclass(frozen=True)
-class SegmentInfo:
-    index: int
-    offset: int                 # byte offset of the segment in the stream
-    length: int                 # bytes
-    header_bytes: int
-    blocks: int
-    first_block: int
-    bit_depth_dc: int
-    bit_depth_ac: int
-    seg_byte_limit: int
-    status: str                 # "ok", "truncated" (byte limit reached), "error: ..."
-
-
-@dataclass(frozen=True)
 class StreamInfo:
     width: int
     height: int
@@ -203,6 +188,8 @@ class StreamInfo:
     bytes: int
     bpp: float                  # bits per (unpadded) pixel
     custom_weights: bool
+    #: per segment: index, offset, length, header_bytes, blocks, first_block, bit_depth_dc,
+    #: bit_depth_ac, seg_byte_limit, status ("ok", "truncated" at the byte limit, "error: ...")
     segment_list: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -223,18 +210,19 @@ class DecodeReport:
 
 def _parse(data: bytes, want_coefficients: bool):
     """Walk the segments; decode their bodies when ``want_coefficients``."""
-    from .bpe_kernels import CORRUPT, TRUNCATED, decode_body, reconstruct
+    from .bpe_kernels import CORRUPT, TRUNCATED, decode_fast, reconstruct_fast, word_table
     buf = np.frombuffer(data, np.uint8)
+    W = word_table(buf)
     total = len(buf)
     off = 0
     seg = 0
     params: dict | None = None
-    segs: list[SegmentInfo] = []
+    segs: list[dict] = []
     errors: list[str] = []
     coef_chunks: list[np.ndarray] = []
     ok_chunks: list[np.ndarray] = []
     end_seen = False
-    S = limit = 0
+    S = limit = nblocks = 0
     while off < total and not end_seen:
         try:
             f, hl = _h.unpack(buf, off)
@@ -285,44 +273,45 @@ def _parse(data: bytes, want_coefficients: bool):
         is_int = params["DWTtype"] == _h.DWT_INTEGER
         wts = _weights(is_int, params)
         status = "ok"
-        if want_coefficients or True:
-            mag = np.empty((S, 64), np.int64)
-            neg = np.empty((S, 64), np.int64)
-            sp = np.empty((S, 64), np.int64)
-            lastb = np.empty((S, 64), np.int64)
-            dc = np.zeros(S, np.int64)
-            dckb = np.empty(S, np.int64)
-            pos, st = decode_body(buf, body * 8, body * 8 + limit_bits, S, wts, is_int,
-                                  f["BitDepthDC"], f["BitDepthAC"], mag, neg, sp, lastb, dc, dckb)
-            used = (pos - body * 8 + 7) // 8
-            if st == TRUNCATED:
-                if not limit or (limit - hl) * 8 > limit_bits:
-                    status = "error: data end inside the segment"
-                    errors.append(f"segment {seg} (offset {off}): data end inside the segment")
-                else:
-                    status = "truncated"
-                used = limit_bits // 8
-            elif st == CORRUPT:
-                status = "error: invalid code"
-                errors.append(f"segment {seg} (offset {off}): invalid code near bit "
-                              f"{pos - body * 8} of its body")
-            if params.get("UseFill") and limit:
-                used = max(used, limit - hl)
-            if want_coefficients:
-                coefs = np.empty((S, 64), np.int64)
-                reconstruct(mag, neg, sp, lastb, dc, dckb, wts, coefs)
-                coef_chunks.append(coefs)
-                ok_chunks.append(np.full(S, status in ("ok", "truncated")))
+        mag = np.empty((S, 63), np.int64)
+        sig = np.empty(S, np.int64)
+        sp = np.empty((S, 63), np.int64)
+        dc = np.zeros(S, np.int64)
+        dckb = np.empty(S, np.int64)
+        stop = np.zeros(3, np.int64)
+        pos, st = decode_fast(W, body * 8, body * 8 + limit_bits, S, wts, is_int,
+                              f["BitDepthDC"], f["BitDepthAC"], mag, sig, sp, dc, dckb, stop)
+        used = (pos - body * 8 + 7) // 8
+        if st == TRUNCATED:
+            if not limit or (limit - hl) * 8 > limit_bits:
+                status = "error: data end inside the segment"
+                errors.append(f"segment {seg} (offset {off}): data end inside the segment")
+            else:
+                status = "truncated"
+            used = limit_bits // 8
+        elif st == CORRUPT:
+            status = "error: invalid code"
+            errors.append(f"segment {seg} (offset {off}): invalid code near bit "
+                          f"{pos - body * 8} of its body")
+        if params.get("UseFill") and limit:
+            used = max(used, limit - hl)
+        if want_coefficients:
+            coefs = np.empty((S, 64), np.int64)
+            reconstruct_fast(mag, sig, sp, dc, dckb, wts, stop, coefs)
+            coef_chunks.append(coefs)
+            ok_chunks.append(np.full(S, status in ("ok", "truncated")))
         length = hl + used
-        segs.append(SegmentInfo(seg, off, length, hl, S, sum(s.blocks for s in segs),
-                                f["BitDepthDC"], f["BitDepthAC"], limit, status))
-        if status.startswith("error"):
+        segs.append({"index": seg, "offset": off, "length": length, "header_bytes": hl,
+                     "blocks": S, "first_block": nblocks, "bit_depth_dc": f["BitDepthDC"],
+                     "bit_depth_ac": f["BitDepthAC"], "seg_byte_limit": limit,
+                     "status": status})
+        nblocks += S
+        if status != "ok" and status != "truncated":
             break                   # no length field: the next segment cannot be located
         off += length
         seg += 1
     if params is None:
         raise CompressionError("empty CCSDS 122 stream", offset=0, field="header")
-    nblocks = sum(s.blocks for s in segs)
     width = params["ImageWidth"]
     bcols = (width + 7) // 8
     pad_rows = f["PadRows"] if end_seen else 0
@@ -333,11 +322,11 @@ def _parse(data: bytes, want_coefficients: bool):
     bits = params["PixelBitDepth"] or 16
     inf = StreamInfo(width=width, height=height, bits=bits, signed=bool(params["SignedPixels"]),
                      dwt="int" if params["DWTtype"] == _h.DWT_INTEGER else "float",
-                     segment_size=segs[0].blocks, segments=len(segs), blocks=nblocks,
-                     pad_rows=pad_rows, seg_byte_limit=segs[0].seg_byte_limit, bytes=total,
+                     segment_size=segs[0]["blocks"], segments=len(segs), blocks=nblocks,
+                     pad_rows=pad_rows, seg_byte_limit=segs[0]["seg_byte_limit"], bytes=total,
                      bpp=round(total * 8 / max(1, width * height), 4),
                      custom_weights=bool(params.get("CustomWtFlag")),
-                     segment_list=[asdict(s) for s in segs])
+                     segment_list=segs)
     return inf, coef_chunks, ok_chunks, errors
 
 
@@ -414,15 +403,12 @@ def decode(data: bytes) -> np.ndarray:
 
 def inverse(coefs: np.ndarray, rows: int, cols: int, is_int: bool, wts: np.ndarray) -> np.ndarray:
     """Block string (weighted coefficients) -> padded image (int64): ungroup, unweight, IDWT."""
-    from .dwt_kernels import inv_float_2d, inv_int_2d, ungroup
-    c = np.empty((rows, cols), np.int64)
-    ungroup(coefs, c)
+    from .dwt_kernels import inv_float_2d, inv_int_2d, ungroup_unweight
+    ci = np.empty((rows, cols), np.int32)
+    ungroup_unweight(coefs, ci, wts if is_int else np.zeros(10, np.int64))
     if is_int:
-        from .codec_kernels import unweight
-        ci = np.empty((rows, cols), np.int32)
-        unweight(c, wts, ci)
         inv_int_2d(ci, 3)
-        return ci.astype(np.int64)
-    f = c.astype(np.float64)
+        return ci
+    f = ci.astype(np.float64)
     inv_float_2d(f, 3)
     return np.where(f >= 0, np.floor(f + 0.5), -np.floor(-f + 0.5)).astype(np.int64)

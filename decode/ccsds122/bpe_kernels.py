@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 from decode.ccsds122.tables import CLEN, CODE, DEC, ID_BITS, MAP, T_B, T_C, T_D, T_G, T_H, T_HT, \
     T_P, UNMAP
@@ -65,38 +67,6 @@ def put(buf, pos, val, n):
         pos += take
         n -= take
     return pos
-
-
-@njit(cache=True, inline="always")
-def rd(buf, rs, n):
-    """Read ``n`` bits (MSB first). ``rs`` = [pos, limit, exhausted]: past the limit, sets
-    ``rs[2]`` and returns 0 (the caller then stops)."""
-    p = rs[0]
-    if p + n > rs[1]:
-        rs[2] = 1
-        rs[0] = rs[1]
-        return 0
-    v = 0
-    while n > 0:
-        off = p & 7
-        room = 8 - off
-        take = room if room < n else n
-        v = (v << take) | ((np.int64(buf[p >> 3]) >> (room - take)) & ((1 << take) - 1))
-        p += take
-        n -= take
-    rs[0] = p
-    return v
-
-
-@njit(cache=True, inline="always")
-def peek8(buf, rs):
-    """Next 8 bits (zeros past the end of ``buf``), without consuming them."""
-    p = rs[0]
-    i = p >> 3
-    off = p & 7
-    hi = np.int64(buf[i]) if i < buf.shape[0] else 0
-    lo = np.int64(buf[i + 1]) if i + 1 < buf.shape[0] else 0
-    return ((hi << 8 | lo) >> (8 - off)) & 0xFF
 
 
 @njit(cache=True, inline="always")
@@ -168,7 +138,7 @@ def ac_code_params(n):
 
 
 # --------------------------------------------------------------------------- encoder
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _code_gaggles(buf, pos, mapped, n, maxk, idlen):
     """Optimum-k split code of ``mapped`` (N-bit samples) over gaggles of 16 (§4.3.2)."""
     S = mapped.shape[0]
@@ -218,7 +188,7 @@ def _add_word(wl, wv, ws, wn, s, k, typ, ln, val, sg, ns):
     wn[s, k] = ns
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def _scan_block(s, b, bp, amp, neg, wts, sig, tranB, tranD, tranG, tranH,
                 wl, wv, ws, wn, nw, st2, st3, refv, refn):
     """Words and refinement bits of block ``s`` at bit plane ``b`` (bp = b + 1), §4.5.2."""
@@ -396,9 +366,7 @@ def _scan_block(s, b, bp, amp, neg, wts, sig, tranB, tranD, tranG, tranH,
 @njit(cache=True, inline="always")
 def _choose_options(wl, wv, g0, g1, bitmax, bp, opt):
     """Code option per word length for blocks g0..g1-1 (reference selection rule, §4.5.3.3)."""
-    c2 = np.zeros(2, np.int64)
-    c3 = np.zeros(4, np.int64)
-    c4 = np.zeros(4, np.int64)
+    c20 = c21 = c30 = c31 = c33 = c40 = c41 = c42 = c43 = 0
     for s in range(g0, g1):
         if bitmax[s] < bp:
             continue
@@ -408,29 +376,30 @@ def _choose_options(wl, wv, g0, g1, bitmax, bp, opt):
                 continue
             sym = wv[s, k]
             if ln == 2:
-                c2[0] += CLEN[2, 0, sym]
-                c2[1] += 2
+                c20 += CLEN[2, 0, sym]
+                c21 += 2
             elif ln == 3:
-                c3[0] += CLEN[3, 0, sym]
-                c3[1] += CLEN[3, 1, sym]
-                c3[3] += 3
+                c30 += CLEN[3, 0, sym]
+                c31 += CLEN[3, 1, sym]
+                c33 += 3
             else:
-                c4[0] += CLEN[4, 0, sym]
-                c4[1] += CLEN[4, 1, sym]
-                c4[2] += CLEN[4, 2, sym]
-                c4[3] += 4
-    opt[0] = 0 if c2[0] < c2[1] else 1
-    if c3[3] <= c3[0] and c3[3] <= c3[1]:
+                c40 += CLEN[4, 0, sym]
+                c41 += CLEN[4, 1, sym]
+                c42 += CLEN[4, 2, sym]
+                c43 += 4
+    # ties resolved as the reference encoder does (uncoded first, then the lowest option)
+    opt[0] = 0 if c20 < c21 else 1
+    if c33 <= c30 and c33 <= c31:
         opt[1] = 3
-    elif c3[0] <= c3[1]:
+    elif c30 <= c31:
         opt[1] = 0
     else:
         opt[1] = 1
-    if c4[3] <= c4[0] and c4[3] <= c4[1] and c4[3] <= c4[2]:
+    if c43 <= c40 and c43 <= c41 and c43 <= c42:
         opt[2] = 3
-    elif c4[0] <= c4[1] and c4[0] <= c4[2]:
+    elif c40 <= c41 and c40 <= c42:
         opt[2] = 0
-    elif c4[1] <= c4[2]:
+    elif c41 <= c42:
         opt[2] = 1
     else:
         opt[2] = 2
@@ -443,12 +412,28 @@ def encode_body(blk, wts, is_int, bddc, bdac, buf, pos):
     Returns the bit position after the last coded bit (not yet padded to a byte).
     """
     S = blk.shape[0]
+    ngag = (S + GAGGLE - 1) // GAGGLE
+    return _encode_core(blk, wts, is_int, bddc, bdac, buf, pos,
+                        np.zeros((6, S), np.int64), np.zeros((S, 64), np.int64),
+                        np.zeros((S, 64), np.int64), np.zeros((S, 64), np.uint8),
+                        np.zeros((S, 3), np.int64), np.zeros((4, S, MAXW), np.int64),
+                        np.zeros((6, S), np.int64), np.zeros((ngag, 3), np.int64),
+                        np.zeros((ngag, 3), np.int64))
+
+
+# no NRT reference counting in the hot loops (see _decode_core); allocates nothing
+@njit(cache=True, _nrt=False)
+def _encode_core(blk, wts, is_int, bddc, bdac, buf, pos, vec, amp, neg, sig, tranH, words,
+                 blkv, opts, flags):
+    S = blk.shape[0]
     wll = wts[0]
     q = dc_q(bddc, bdac, is_int, wll)
     n = max(bddc - q, 1)
     mask = (np.int64(1) << bddc) - 1
-    shifted = np.empty(S, np.int64)
-    rem = np.empty(S, np.int64)
+    shifted = vec[0]
+    rem = vec[1]
+    mapped = vec[2]
+    bitmax = vec[3]
     for i in range(S):
         tc = np.int64(blk[i, 0]) & mask
         shifted[i] = tc >> q
@@ -458,7 +443,6 @@ def encode_body(blk, wts, is_int, bddc, bdac, buf, pos):
             pos = put(buf, pos, shifted[i], 1)
     else:
         half = np.int64(1) << (n - 1)
-        mapped = np.empty(S, np.int64)
         mapped[0] = shifted[0]
         prev = shifted[0] - 2 * half if shifted[0] >= half else shifted[0]
         for i in range(1, S):
@@ -474,9 +458,6 @@ def encode_body(blk, wts, is_int, bddc, bdac, buf, pos):
                     pos = put(buf, pos, (rem[i] >> (q - p - 1)) & 1, 1)
     if bdac == 0:
         return pos
-    amp = np.empty((S, 64), np.int64)
-    neg = np.empty((S, 64), np.int64)
-    bitmax = np.empty(S, np.int64)
     for s in range(S):
         m = 0
         for k in range(64):
@@ -491,30 +472,25 @@ def encode_body(blk, wts, is_int, bddc, bdac, buf, pos):
             pos = put(buf, pos, bitmax[s], 1)
     else:
         na = bitlen(bdac)
-        mapped = np.empty(S, np.int64)
         mapped[0] = bitmax[0]
         for i in range(1, S):
             mapped[i] = _map_diff(bitmax[i] - bitmax[i - 1], bitmax[i - 1], 0, (1 << na) - 1)
         maxk, idlen = ac_code_params(na)
         pos = _code_gaggles(buf, pos, mapped, na, maxk, idlen)
 
-    sig = np.zeros((S, 64), np.uint8)
-    tranB = np.zeros(S, np.int64)
-    tranD = np.zeros(S, np.int64)
-    tranG = np.zeros(S, np.int64)
-    tranH = np.zeros((S, 3), np.int64)
-    wl = np.zeros((S, MAXW), np.int64)
-    wv = np.zeros((S, MAXW), np.int64)
-    ws = np.zeros((S, MAXW), np.int64)
-    wn = np.zeros((S, MAXW), np.int64)
-    nw = np.zeros(S, np.int64)
-    st2 = np.zeros(S, np.int64)
-    st3 = np.zeros(S, np.int64)
-    refv = np.zeros(S, np.int64)
-    refn = np.zeros(S, np.int64)
+    tranB = vec[4]
+    tranD = vec[5]
+    tranG = blkv[0]
+    wl = words[0]
+    wv = words[1]
+    ws = words[2]
+    wn = words[3]
+    nw = blkv[1]
+    st2 = blkv[2]
+    st3 = blkv[3]
+    refv = blkv[4]
+    refn = blkv[5]
     ngag = (S + GAGGLE - 1) // GAGGLE
-    opts = np.zeros((ngag, 3), np.int64)
-    flags = np.zeros((ngag, 3), np.int64)
     for bp in range(bdac, 0, -1):
         b = bp - 1
         # stage 0: DC bits below q
@@ -562,45 +538,6 @@ def encode_body(blk, wts, is_int, bddc, bdac, buf, pos):
 
 
 # --------------------------------------------------------------------------- decoder
-@njit(cache=True)
-def _decode_gaggles(buf, rs, S, n, maxk, idlen, mapped):
-    """Inverse of :func:`_code_gaggles`; returns False on exhaustion or an invalid option id."""
-    start = 0
-    unc = (1 << idlen) - 1
-    while start < S:
-        cnt = min(GAGGLE, S - start)
-        first = 1 if start == 0 else start
-        k = rd(buf, rs, idlen)
-        if rs[2]:
-            return False
-        coded = k != unc
-        if coded and k > maxk:
-            rs[2] = 2
-            return False
-        for i in range(start, start + cnt):
-            if not coded or i == 0:
-                mapped[i] = rd(buf, rs, n)
-            else:
-                z = 0
-                while rd(buf, rs, 1) == 0:
-                    if rs[2]:
-                        return False
-                    z += 1
-                    if z > (1 << n):
-                        rs[2] = 2
-                        return False
-                mapped[i] = z << k
-            if rs[2]:
-                return False
-        if coded and k > 0:
-            for i in range(first, start + cnt):
-                mapped[i] += rd(buf, rs, k)
-            if rs[2]:
-                return False
-        start += cnt
-    return True
-
-
 @njit(cache=True, inline="always")
 def _unmap_diff(m, prev, xmin, xmax):
     theta = min(prev - xmin, xmax - prev)
@@ -611,77 +548,152 @@ def _unmap_diff(m, prev, xmin, xmax):
     return theta - m
 
 
-@njit(cache=True, inline="always")
-def _read_word(buf, rs, ln, typ, g, opts, flags):
-    """Decode one mapped word of ``ln`` bits (option id first if new in gaggle ``g``)."""
-    if ln == 1:
-        return rd(buf, rs, 1)
-    if flags[g, ln - 2] == 0:
-        o = rd(buf, rs, ID_BITS[ln])
-        if rs[2]:
-            return 0
-        if ln == 3 and o == 2:
-            rs[2] = 2
-            return 0
-        opts[g, ln - 2] = o
-        flags[g, ln - 2] = 1
-    o = opts[g, ln - 2]
-    e = DEC[ln, o, peek8(buf, rs)]
-    cl = e >> 8
-    if rs[0] + cl > rs[1]:
-        rs[2] = 1
-        rs[0] = rs[1]
-        return 0
-    rs[0] += cl
-    return UNMAP[typ, ln, e & 0xFF]
-
-
-@njit(cache=True, inline="always")
-def _set_sig(buf, rs, s, idx, b, mag, sp, lastb):
-    mag[s, idx] |= np.int64(1) << b
-    sp[s, idx] = b
-    lastb[s, idx] = b
+# ------------------------------------------------------------------ fast decoder (r-space)
+# Coefficients of a block in *refinement order* r = 0..62 (parents, children by band, then
+# grandchildren by band and group): every word of §4.5.2 covers a run of consecutive r, and the
+# refinement bits of stage 4 are the significant r in increasing order, so a block's state is a
+# 64-bit significance mask and stage 4 is one read per block.
+ORDER = np.zeros(63, dtype=np.int64)
+ORDER[0:3] = PAR
+for _k in range(3):
+    ORDER[3 + 4 * _k:7 + 4 * _k] = CH[_k]
+for _i in range(3):
+    for _j in range(4):
+        ORDER[15 + 16 * _i + 4 * _j:19 + 16 * _i + 4 * _j] = GC[_i, _j]
+#: weight index (0 LL3 … 9 HH1) of each r
+R_WT = np.array([1, 2, 3] + [4 + k for k in range(3) for _ in range(4)]
+                + [7 + i for i in range(3) for _ in range(16)], dtype=np.int64)
 
 
 @njit(cache=True)
-def decode_body(buf, pos, limit, S, wts, is_int, bddc, bdac, mag, neg, sp, lastb, dc, dckb):
-    """Decode a segment body starting at bit ``pos`` (≤ ``limit``) of ``buf``.
+def word_table(buf):
+    """W[i] = bytes i..i+7 of ``buf`` as a big-endian uint64 (zeros past the end)."""
+    n = buf.shape[0]
+    W = np.zeros(n + 8, np.uint64)
+    v = np.uint64(0)
+    for i in range(n + 7):          # sliding window: W[i - 7] = bytes i-7 .. i
+        v = (v << np.uint64(8)) | (np.uint64(buf[i]) if i < n else np.uint64(0))
+        if i >= 7:
+            W[i - 7] = v
+    return W
 
-    Outputs (S rows each): ``mag``/``neg`` AC magnitudes and signs, ``sp`` the plane where a
-    coefficient became significant (-1: never), ``lastb`` the lowest plane whose bit is known,
-    ``dc`` the DC coefficients with their known bits, ``dckb`` the lowest DC plane known
-    (99: DC not received). Returns (bit position reached, status OK/TRUNCATED/CORRUPT).
+
+@njit(cache=True, inline="always")
+def pk(W, pos, n):
+    """Next ``n`` (1..57) bits at bit ``pos``."""
+    return np.int64((W[pos >> 3] << np.uint64(pos & 7)) >> np.uint64(64 - n))
+
+
+@intrinsic
+def _ctpop(typingctx, src):
+    """LLVM population count of an integer."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return src(src), codegen
+
+
+@njit(cache=True, inline="always")
+def ctz(m):
+    """Index of the lowest set bit of a non-zero int64."""
+    return np.int64(trailing_zeros(m))
+
+
+@njit(cache=True, inline="always")
+def popcount(m):
+    """Number of set bits of an int64."""
+    return np.int64(_ctpop(m))
+
+
+@njit(cache=True, _nrt=False)
+def _gaggles_fast(W, pos, limit, S, n, maxk, idlen, mapped):
+    """:func:`_decode_gaggles` on the word table; returns (pos, status)."""
+    start = 0
+    unc = (1 << idlen) - 1
+    while start < S:
+        cnt = min(GAGGLE, S - start)
+        first = 1 if start == 0 else start
+        if pos + idlen > limit:
+            return pos, TRUNCATED
+        k = pk(W, pos, idlen)
+        pos += idlen
+        coded = k != unc
+        if coded and k > maxk:
+            return pos, CORRUPT
+        for i in range(start, start + cnt):
+            if not coded or i == 0:
+                if pos + n > limit:
+                    return pos, TRUNCATED
+                mapped[i] = pk(W, pos, n)
+                pos += n
+            else:
+                z = 0
+                while True:
+                    if pos >= limit:
+                        return pos, TRUNCATED
+                    if pk(W, pos, 1):
+                        pos += 1
+                        break
+                    pos += 1
+                    z += 1
+                    if z > (1 << n):
+                        return pos, CORRUPT
+                mapped[i] = z << k
+        if coded and k > 0:
+            if pos + k * (start + cnt - first) > limit:
+                return pos, TRUNCATED
+            for i in range(first, start + cnt):
+                mapped[i] += pk(W, pos, k)
+                pos += k
+        start += cnt
+    return pos, OK
+
+
+@njit(cache=True)
+def decode_fast(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dckb, stop):
+    """Allocate the scratch state and run :func:`_decode_core` (see there)."""
+    ngag = (S + GAGGLE - 1) // GAGGLE
+    return _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dckb, stop,
+                        np.zeros(S, np.int64), np.zeros(S, np.int64), np.zeros((5, S), np.int64),
+                        np.zeros((ngag, 3), np.int64), np.zeros((ngag, 3), np.int64))
+
+
+# No reference counting in the hot loop: NRT increfs/decrefs (atomic) of the array arguments
+# of inlined helpers otherwise cost ~25 ns per word. The core therefore allocates nothing.
+@njit(cache=True, _nrt=False)
+def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dckb, stop,
+                 mapped, bitmax, trans, opts, flags):
+    """Decode a segment body from bit ``pos`` (≤ ``limit``) of the word table ``W``.
+
+    Outputs per block: ``mag`` (S, 63) magnitudes in refinement order, ``sig`` significance
+    masks, ``sp`` (S, 63) plane where each became significant, ``dc``/``dckb`` the DC values
+    and their lowest known plane (99: not received), ``stop`` = [plane, stage, block] where a
+    truncated segment ended (plane = -1 when complete). ``mag`` carries the signs (coefficient
+    values). Returns (pos, status).
     """
-    rs = np.zeros(3, np.int64)
-    rs[0] = pos
-    rs[1] = limit
+    stop[0] = -1
+    stop[1] = 0
+    stop[2] = 0
     for s in range(S):
         dckb[s] = 99
-        for k in range(64):
-            mag[s, k] = 0
-            neg[s, k] = 0
-            sp[s, k] = -1
-            lastb[s, k] = 99
+        dc[s] = 0
+        sig[s] = 0
     wll = wts[0]
     q = dc_q(bddc, bdac, is_int, wll)
     n = max(bddc - q, 1)
-    shifted = np.zeros(S, np.int64)
+    stop[0] = bdac
     if n == 1:
+        if pos + S > limit:
+            return pos, TRUNCATED
         for i in range(S):
-            shifted[i] = rd(buf, rs, 1)
-        if rs[2]:
-            return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
-        for i in range(S):
-            if bddc - q == 1:
-                dc[i] = -(shifted[i] << q)
-            else:
-                dc[i] = 0
+            v = pk(W, pos, 1)
+            pos += 1
+            dc[i] = -(v << q) if bddc - q == 1 else 0
             dckb[i] = q
     else:
-        mapped = np.zeros(S, np.int64)
         maxk, idlen = dc_code_params(n)
-        if not _decode_gaggles(buf, rs, S, n, maxk, idlen, mapped):
-            return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
+        pos, st = _gaggles_fast(W, pos, limit, S, n, maxk, idlen, mapped)
+        if st != OK:
+            return pos, st
         half = np.int64(1) << (n - 1)
         prev = mapped[0] - 2 * half if mapped[0] >= half else mapped[0]
         dc[0] = prev << q
@@ -695,226 +707,282 @@ def decode_body(buf, pos, limit, S, wts, is_int, bddc, bdac, mag, neg, sp, lastb
             nadd = q - max(bdac, wll) if is_int else q - bdac
             for p in range(nadd):
                 for i in range(S):
-                    bit = rd(buf, rs, 1)
-                    if rs[2]:
-                        return rs[0], TRUNCATED
-                    dc[i] |= bit << (q - p - 1)
+                    if pos >= limit:
+                        return pos, TRUNCATED
+                    dc[i] |= pk(W, pos, 1) << (q - p - 1)
                     dckb[i] = q - p - 1
+                    pos += 1
     if bdac == 0:
-        return rs[0], OK
-    bitmax = np.zeros(S, np.int64)
+        stop[0] = -1
+        return pos, OK
     if bdac == 1:
+        if pos + S > limit:
+            return pos, TRUNCATED
         for s in range(S):
-            bitmax[s] = rd(buf, rs, 1)
+            bitmax[s] = pk(W, pos, 1)
+            pos += 1
     else:
         na = bitlen(bdac)
-        mapped = np.zeros(S, np.int64)
         maxk, idlen = ac_code_params(na)
-        if not _decode_gaggles(buf, rs, S, na, maxk, idlen, mapped):
-            return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
+        pos, st = _gaggles_fast(W, pos, limit, S, na, maxk, idlen, mapped)
+        if st != OK:
+            return pos, st
         bitmax[0] = mapped[0]
         for i in range(1, S):
             bitmax[i] = bitmax[i - 1] + _unmap_diff(mapped[i], bitmax[i - 1], 0, (1 << na) - 1)
-    if rs[2]:
-        return rs[0], TRUNCATED
     for s in range(S):
         if bitmax[s] > bdac or bitmax[s] < 0:
-            return rs[0], CORRUPT
-    tranB = np.zeros(S, np.int64)
-    tranD = np.zeros(S, np.int64)
-    tranG = np.zeros(S, np.int64)
-    tranH = np.zeros((S, 3), np.int64)
+            return pos, CORRUPT
+        for r in range(63):
+            mag[s, r] = 0
+            sp[s, r] = -1
+    tranB = trans[0]
+    tranD = trans[1]
+    tranG = trans[2]
+    tranH = trans[3]                        # 12 bits: band i group j at bit 4*i + 3 - j
+    newsig = trans[4]
     ngag = (S + GAGGLE - 1) // GAGGLE
-    opts = np.zeros((ngag, 3), np.int64)
-    flags = np.zeros((ngag, 3), np.int64)
-    nb = np.zeros(4, np.int64)          # scratch: coefficients of the current word
     for bp in range(bdac, 0, -1):
         b = bp - 1
+        stop[0] = b
+        stop[1] = 0
+        # masks of the bands coded at this plane
+        allowed = np.int64(0)
+        for r in range(63):
+            if wts[R_WT[r]] < bp:
+                allowed |= np.int64(1) << r
+        cskip0 = wts[4] >= bp
+        cskip1 = wts[5] >= bp
+        cskip2 = wts[6] >= bp
+        gskip0 = wts[7] >= bp
+        gskip1 = wts[8] >= bp
+        gskip2 = wts[9] >= bp
         if bp <= q and ((not is_int) or (q > wll and wll < bp)):
+            if pos + S > limit:
+                stop[2] = 0
+                # DC bits of the blocks that fit
+                for i in range(max(0, limit - pos)):
+                    dc[i] |= pk(W, pos, 1) << b
+                    dckb[i] = b
+                    pos += 1
+                return pos, TRUNCATED
             for i in range(S):
-                bit = rd(buf, rs, 1)
-                if rs[2]:
-                    return rs[0], TRUNCATED
-                dc[i] |= bit << b
+                dc[i] |= pk(W, pos, 1) << b
                 dckb[i] = b
+                pos += 1
         for g in range(ngag):
             flags[g, 0] = 0
             flags[g, 1] = 0
             flags[g, 2] = 0
-        # stage 1
         for s in range(S):
-            if bitmax[s] < bp:
-                continue
-            g = s // GAGGLE
-            ln = 0
-            for i in range(3):
-                if wts[1 + i] < bp and sp[s, PAR[i]] < 0:
-                    nb[ln] = PAR[i]
-                    ln += 1
-            if ln:
-                w = _read_word(buf, rs, ln, T_P, g, opts, flags)
-                if rs[2]:
-                    return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
-                for t in range(ln):
-                    idx = nb[t]
-                    lastb[s, idx] = b
-                    if (w >> (ln - 1 - t)) & 1:
-                        _set_sig(buf, rs, s, idx, b, mag, sp, lastb)
-                for t in range(ln):
-                    if (w >> (ln - 1 - t)) & 1:
-                        neg[s, nb[t]] = rd(buf, rs, 1)
-                if rs[2]:
-                    return rs[0], TRUNCATED
-        # stage 2
-        for s in range(S):
-            if bitmax[s] < bp:
-                continue
-            g = s // GAGGLE
-            if tranB[s] == 0:
-                v = rd(buf, rs, 1)
-                if rs[2]:
-                    return rs[0], TRUNCATED
-                if v == 0:
+            newsig[s] = 0
+        for stage in range(1, 4):
+            stop[1] = stage
+            for s in range(S):
+                if bitmax[s] < bp:
                     continue
-                tranB[s] = 1
-            ln = 0
-            for d in range(3):
-                if wts[4 + d] >= bp and wts[7 + d] >= bp:
-                    continue
-                if ((tranD[s] >> (2 - d)) & 1) == 0:
-                    nb[ln] = d
-                    ln += 1
-            if ln:
-                w = _read_word(buf, rs, ln, T_D, g, opts, flags)
-                if rs[2]:
-                    return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
-                for t in range(ln):
-                    if (w >> (ln - 1 - t)) & 1:
-                        tranD[s] |= 1 << (2 - nb[t])
-            for d in range(3):
-                if ((tranD[s] >> (2 - d)) & 1) == 0 or wts[4 + d] >= bp:
-                    continue
-                ln = 0
-                for t in range(4):
-                    if sp[s, CH[d, t]] < 0:
-                        nb[ln] = CH[d, t]
-                        ln += 1
-                if ln == 0:
-                    continue
-                w = _read_word(buf, rs, ln, T_C, g, opts, flags)
-                if rs[2]:
-                    return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
-                for t in range(ln):
-                    lastb[s, nb[t]] = b
-                    if (w >> (ln - 1 - t)) & 1:
-                        _set_sig(buf, rs, s, nb[t], b, mag, sp, lastb)
-                for t in range(ln):
-                    if (w >> (ln - 1 - t)) & 1:
-                        neg[s, nb[t]] = rd(buf, rs, 1)
-                if rs[2]:
-                    return rs[0], TRUNCATED
-        # stage 3
-        for s in range(S):
-            if bitmax[s] < bp or tranB[s] == 0:
-                continue
-            g = s // GAGGLE
-            ln = 0
-            for d in range(3):
-                if wts[7 + d] >= bp:
-                    continue
-                if ((tranD[s] >> (2 - d)) & 1) and ((tranG[s] >> (2 - d)) & 1) == 0:
-                    nb[ln] = d
-                    ln += 1
-            if ln:
-                w = _read_word(buf, rs, ln, T_G, g, opts, flags)
-                if rs[2]:
-                    return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
-                for t in range(ln):
-                    if (w >> (ln - 1 - t)) & 1:
-                        tranG[s] |= 1 << (2 - nb[t])
-            for i in range(3):
-                if wts[7 + i] >= bp or ((tranG[s] >> (2 - i)) & 1) == 0:
-                    continue
-                ln = 0
-                for j in range(4):
-                    if ((tranH[s, i] >> (3 - j)) & 1) == 0:
-                        nb[ln] = j
-                        ln += 1
-                if ln:
-                    w = _read_word(buf, rs, ln, T_H, g, opts, flags)
-                    if rs[2]:
-                        return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
-                    for t in range(ln):
-                        if (w >> (ln - 1 - t)) & 1:
-                            tranH[s, i] |= 1 << (3 - nb[t])
-            for i in range(3):
-                if wts[7 + i] >= bp:
-                    continue
-                for j in range(4):
-                    if ((tranH[s, i] >> (3 - j)) & 1) == 0:
+                g = s // GAGGLE
+                if stage == 1:
+                    nonsig = ~sig[s] & 0x7 & allowed
+                    if nonsig:
+                        pos, st = _word_group(W, pos, limit, s, 0, nonsig, T_P, g, opts, flags,
+                                              b, mag, sig, sp, newsig)
+                        if st != OK:
+                            stop[2] = s
+                            return pos, st
+                elif stage == 2:
+                    if tranB[s] == 0:
+                        if pos >= limit:
+                            stop[2] = s
+                            return pos, TRUNCATED
+                        v = pk(W, pos, 1)
+                        pos += 1
+                        if v == 0:
+                            continue
+                        tranB[s] = 1
+                    ln = 0
+                    pend = 0
+                    for d in range(3):
+                        cs = cskip0 if d == 0 else (cskip1 if d == 1 else cskip2)
+                        gs = gskip0 if d == 0 else (gskip1 if d == 1 else gskip2)
+                        if cs and gs:
+                            continue
+                        if ((tranD[s] >> (2 - d)) & 1) == 0:
+                            pend |= d << (2 * ln)
+                            ln += 1
+                    if ln:
+                        pos, w, st = _read_word_fast(W, pos, limit, ln, T_D, g, opts, flags)
+                        if st != OK:
+                            stop[2] = s
+                            return pos, st
+                        for t in range(ln):
+                            if (w >> t) & 1:
+                                tranD[s] |= 1 << (2 - ((pend >> (2 * t)) & 3))
+                    for d in range(3):
+                        cs = cskip0 if d == 0 else (cskip1 if d == 1 else cskip2)
+                        if ((tranD[s] >> (2 - d)) & 1) == 0 or cs:
+                            continue
+                        r0 = 3 + 4 * d
+                        nonsig = ~sig[s] & (np.int64(0xF) << r0)
+                        if nonsig:
+                            pos, st = _word_group(W, pos, limit, s, r0, nonsig, T_C, g, opts,
+                                                  flags, b, mag, sig, sp, newsig)
+                            if st != OK:
+                                stop[2] = s
+                                return pos, st
+                else:
+                    if tranB[s] == 0:
                         continue
                     ln = 0
-                    for t in range(4):
-                        if sp[s, GC[i, j, t]] < 0:
-                            nb[ln] = GC[i, j, t]
+                    pend = 0
+                    for d in range(3):
+                        gs = gskip0 if d == 0 else (gskip1 if d == 1 else gskip2)
+                        if gs:
+                            continue
+                        if ((tranD[s] >> (2 - d)) & 1) and ((tranG[s] >> (2 - d)) & 1) == 0:
+                            pend |= d << (2 * ln)
                             ln += 1
-                    if ln == 0:
-                        continue
-                    w = _read_word(buf, rs, ln, T_HT, g, opts, flags)
-                    if rs[2]:
-                        return rs[0], (TRUNCATED if rs[2] == 1 else CORRUPT)
-                    for t in range(ln):
-                        lastb[s, nb[t]] = b
-                        if (w >> (ln - 1 - t)) & 1:
-                            _set_sig(buf, rs, s, nb[t], b, mag, sp, lastb)
-                    for t in range(ln):
-                        if (w >> (ln - 1 - t)) & 1:
-                            neg[s, nb[t]] = rd(buf, rs, 1)
-                    if rs[2]:
-                        return rs[0], TRUNCATED
-        # stage 4
+                    if ln:
+                        pos, w, st = _read_word_fast(W, pos, limit, ln, T_G, g, opts, flags)
+                        if st != OK:
+                            stop[2] = s
+                            return pos, st
+                        for t in range(ln):
+                            if (w >> t) & 1:
+                                tranG[s] |= 1 << (2 - ((pend >> (2 * t)) & 3))
+                    for i in range(3):
+                        gs = gskip0 if i == 0 else (gskip1 if i == 1 else gskip2)
+                        if gs or ((tranG[s] >> (2 - i)) & 1) == 0:
+                            continue
+                        ln = 0
+                        pend = 0
+                        for j in range(4):
+                            if ((tranH[s] >> (4 * i + 3 - j)) & 1) == 0:
+                                pend |= j << (2 * ln)
+                                ln += 1
+                        if ln:
+                            pos, w, st = _read_word_fast(W, pos, limit, ln, T_H, g, opts, flags)
+                            if st != OK:
+                                stop[2] = s
+                                return pos, st
+                            for t in range(ln):
+                                if (w >> t) & 1:
+                                    tranH[s] |= 1 << (4 * i + 3 - ((pend >> (2 * t)) & 3))
+                    for i in range(3):
+                        gs = gskip0 if i == 0 else (gskip1 if i == 1 else gskip2)
+                        if gs:
+                            continue
+                        hm = (tranH[s] >> (4 * i)) & 0xF
+                        for j in range(4):
+                            if ((hm >> (3 - j)) & 1) == 0:
+                                continue
+                            r0 = 15 + 16 * i + 4 * j
+                            nonsig = ~sig[s] & (np.int64(0xF) << r0)
+                            if nonsig:
+                                pos, st = _word_group(W, pos, limit, s, r0, nonsig, T_HT, g,
+                                                      opts, flags, b, mag, sig, sp, newsig)
+                                if st != OK:
+                                    stop[2] = s
+                                    return pos, st
+        # stage 4: refinement, one read per block
+        stop[1] = 4
         for s in range(S):
             if bitmax[s] < bp:
                 continue
-            for i in range(3):
-                idx = PAR[i]
-                if wts[1 + i] < bp and sp[s, idx] > b:
-                    bit = rd(buf, rs, 1)
-                    if rs[2]:
-                        return rs[0], TRUNCATED
-                    mag[s, idx] |= bit << b
-                    lastb[s, idx] = b
-            for d in range(3):
-                if wts[4 + d] >= bp:
-                    continue
-                for t in range(4):
-                    idx = CH[d, t]
-                    if sp[s, idx] > b:
-                        bit = rd(buf, rs, 1)
-                        if rs[2]:
-                            return rs[0], TRUNCATED
-                        mag[s, idx] |= bit << b
-                        lastb[s, idx] = b
-            for i in range(3):
-                if wts[7 + i] >= bp:
-                    continue
-                for j in range(4):
-                    for t in range(4):
-                        idx = GC[i, j, t]
-                        if sp[s, idx] > b:
-                            bit = rd(buf, rs, 1)
-                            if rs[2]:
-                                return rs[0], TRUNCATED
-                            mag[s, idx] |= bit << b
-                            lastb[s, idx] = b
-    return rs[0], OK
+            m = sig[s] & ~newsig[s] & allowed
+            if m == 0:
+                continue
+            cnt = popcount(m)
+            if pos + cnt > limit:
+                stop[2] = s
+                return pos, TRUNCATED
+            if cnt > 48:
+                bits = (pk(W, pos, 32) << (cnt - 32)) | pk(W, pos + 32, cnt - 32)
+            else:
+                bits = pk(W, pos, cnt)
+            pos += cnt
+            t = cnt
+            while m:
+                r = ctz(m)
+                m &= m - 1
+                t -= 1
+                if (bits >> t) & 1:
+                    if mag[s, r] < 0:
+                        mag[s, r] -= np.int64(1) << b
+                    else:
+                        mag[s, r] += np.int64(1) << b
+    stop[0] = -1
+    return pos, OK
+
+
+@njit(cache=True, inline="always")
+def _read_word_fast(W, pos, limit, ln, typ, g, opts, flags):
+    """One mapped word of ``ln`` bits, returned bit-reversed (bit t = t-th coefficient)."""
+    if ln == 1:
+        if pos >= limit:
+            return pos, 0, TRUNCATED
+        return pos + 1, pk(W, pos, 1), OK
+    if flags[g, ln - 2] == 0:
+        nb = ID_BITS[ln]
+        if pos + nb > limit:
+            return pos, 0, TRUNCATED
+        o = pk(W, pos, nb)
+        pos += nb
+        if ln == 3 and o == 2:
+            return pos, 0, CORRUPT
+        opts[g, ln - 2] = o
+        flags[g, ln - 2] = 1
+    o = opts[g, ln - 2]
+    e = DEC[ln, o, pk(W, pos, 8)]
+    cl = e >> 8
+    if pos + cl > limit:
+        return pos, 0, TRUNCATED
+    w = UNMAP[typ, ln, e & 0xFF]
+    rev = 0
+    for t in range(ln):
+        rev = (rev << 1) | ((w >> t) & 1)
+    return pos + cl, rev, OK
+
+
+@njit(cache=True, inline="always")
+def _word_group(W, pos, limit, s, r0, nonsig, typ, g, opts, flags, b, mag, sig, sp, newsig):
+    """Decode the types word of the not-yet-significant members ``nonsig`` (mask in r-space,
+    group starting at r0) and the sign bits that follow it."""
+    ln = popcount(nonsig)
+    pos, w, st = _read_word_fast(W, pos, limit, ln, typ, g, opts, flags)
+    if st != OK:
+        return pos, st
+    if w == 0:
+        return pos, OK
+    nsg = popcount(w)
+    if pos + nsg > limit:
+        return pos, TRUNCATED
+    signs = pk(W, pos, nsg)
+    pos += nsg
+    m = nonsig
+    t = 0
+    k = nsg
+    while m:
+        r = ctz(m)
+        m &= m - 1
+        if (w >> t) & 1:
+            k -= 1
+            bit = np.int64(1) << r
+            sig[s] |= bit
+            newsig[s] |= bit
+            sp[s, r] = b
+            mag[s, r] = -(np.int64(1) << b) if (signs >> k) & 1 else (np.int64(1) << b)
+        t += 1
+    return pos, OK
 
 
 @njit(cache=True)
-def reconstruct(mag, neg, sp, lastb, dc, dckb, wts, out):
-    """Coefficients (still weighted) from decoded bits: exact where every plane is known, else
-    the middle of the interval the known bits leave (planes below a band's weight are zero)."""
+def reconstruct_fast(mag, sig, sp, dc, dckb, wts, stop, out):
+    """Coefficients (weighted, block index order) of a decoded segment; where the segment was
+    cut (``stop`` = [plane, stage, block]), each significant coefficient is put at the middle of
+    the interval its known bits leave (planes below its band's weight are known zeros)."""
     S = mag.shape[0]
+    bs = stop[0]
     for s in range(S):
         v = dc[s]
         kb = dckb[s]
@@ -923,26 +991,20 @@ def reconstruct(mag, neg, sp, lastb, dc, dckb, wts, out):
         elif kb > wts[0]:
             v += ((np.int64(1) << kb) - (np.int64(1) << wts[0])) >> 1
         out[s, 0] = v
-        for k in range(1, 64):
-            if sp[s, k] < 0:
-                out[s, k] = 0
-                continue
-            w = wts[_weight_index(k)]
-            m = mag[s, k]
-            kb = lastb[s, k]
-            if kb > w:
-                m += ((np.int64(1) << kb) - (np.int64(1) << w)) >> 1
-            out[s, k] = -m if neg[s, k] else m
-
-
-@njit(cache=True, inline="always")
-def _weight_index(k):
-    r = k >> 3
-    c = k & 7
-    if r >= 4 or c >= 4:
-        return 9 if (r >= 4 and c >= 4) else (8 if r >= 4 else 7)
-    if r >= 2 or c >= 2:
-        return 6 if (r >= 2 and c >= 2) else (5 if r >= 2 else 4)
-    if r >= 1 or c >= 1:
-        return 3 if (r >= 1 and c >= 1) else (2 if r >= 1 else 1)
-    return 0
+        for r in range(63):
+            out[s, ORDER[r]] = 0
+        m = sig[s]
+        while m:
+            r = ctz(m)
+            m &= m - 1
+            v = mag[s, r]
+            if bs >= 0:
+                if sp[s, r] == bs or (stop[1] == 4 and s < stop[2]):
+                    kb = bs
+                else:
+                    kb = bs + 1
+                w = wts[R_WT[r]]
+                if kb > w:
+                    off = ((np.int64(1) << kb) - (np.int64(1) << w)) >> 1
+                    v = v - off if v < 0 else v + off
+            out[s, ORDER[r]] = v

@@ -46,8 +46,12 @@ def fwd_int_1d(x, n, tmp):
     half = n >> 1
     # high-pass (odd samples): D_j = x_{2j+1} - floor((9(x_{2j}+x_{2j+2}) - (x_{2j-2}+x_{2j+4}) + 8)/16)
     for j in range(half):
-        a = x[_ext(2 * j, n)] + x[_ext(2 * j + 2, n)]
-        b = x[_ext(2 * j - 2, n)] + x[_ext(2 * j + 4, n)]
+        if 1 <= j < half - 2:           # interior: no extension needed
+            a = x[2 * j] + x[2 * j + 2]
+            b = x[2 * j - 2] + x[2 * j + 4]
+        else:
+            a = x[_ext(2 * j, n)] + x[_ext(2 * j + 2, n)]
+            b = x[_ext(2 * j - 2, n)] + x[_ext(2 * j + 4, n)]
         tmp[half + j] = x[2 * j + 1] - ((9 * a - b + 8) >> 4)
     # low-pass (even samples): C_j = x_{2j} - floor(-(D_{j-1}+D_j)/4 + 1/2), D_{-1} = D_0
     for j in range(half):
@@ -65,8 +69,12 @@ def inv_int_1d(x, n, tmp):
         dm = x[half + j - 1] if j > 0 else x[half]
         tmp[2 * j] = x[j] + ((2 - (dm + x[half + j])) >> 2)
     for j in range(half):
-        a = tmp[_ext(2 * j, n)] + tmp[_ext(2 * j + 2, n)]
-        b = tmp[_ext(2 * j - 2, n)] + tmp[_ext(2 * j + 4, n)]
+        if 1 <= j < half - 2:
+            a = tmp[2 * j] + tmp[2 * j + 2]
+            b = tmp[2 * j - 2] + tmp[2 * j + 4]
+        else:
+            a = tmp[_ext(2 * j, n)] + tmp[_ext(2 * j + 2, n)]
+            b = tmp[_ext(2 * j - 2, n)] + tmp[_ext(2 * j + 4, n)]
         tmp[2 * j + 1] = x[half + j] + ((9 * a - b + 8) >> 4)
     for i in range(n):
         x[i] = tmp[i]
@@ -121,6 +129,59 @@ def inv_float_1d(x, n, tmp):
         x[i] = tmp[i]
 
 
+@njit(cache=True, inline="always")
+def _r(i, n):
+    """Reflected row index (whole-sample symmetric extension)."""
+    if i < 0:
+        return -i
+    if i >= n:
+        return 2 * (n - 1) - i
+    return i
+
+
+@njit(cache=True)
+def _fwd_int_cols(img, h, w, tmp):
+    """Integer 9/7 forward along columns of img[:h, :w], row-vectorised (cache friendly)."""
+    half = h >> 1
+    for j in range(half):
+        r0 = _r(2 * j, h)
+        r1 = 2 * j + 1
+        r2 = _r(2 * j + 2, h)
+        rm = _r(2 * j - 2, h)
+        r4 = _r(2 * j + 4, h)
+        for c in range(w):
+            tmp[half + j, c] = img[r1, c] - ((9 * (img[r0, c] + img[r2, c])
+                                             - (img[rm, c] + img[r4, c]) + 8) >> 4)
+    for j in range(half):
+        jm = half + (j - 1 if j > 0 else 0)
+        for c in range(w):
+            tmp[j, c] = img[2 * j, c] - ((2 - (tmp[jm, c] + tmp[half + j, c])) >> 2)
+    for r in range(h):
+        for c in range(w):
+            img[r, c] = tmp[r, c]
+
+
+@njit(cache=True)
+def _inv_int_cols(img, h, w, tmp):
+    """Inverse of :func:`_fwd_int_cols`."""
+    half = h >> 1
+    for j in range(half):
+        jm = half + (j - 1 if j > 0 else 0)
+        for c in range(w):
+            tmp[2 * j, c] = img[j, c] + ((2 - (img[jm, c] + img[half + j, c])) >> 2)
+    for j in range(half):
+        r0 = _r(2 * j, h)
+        r2 = _r(2 * j + 2, h)
+        rm = _r(2 * j - 2, h)
+        r4 = _r(2 * j + 4, h)
+        for c in range(w):
+            tmp[2 * j + 1, c] = img[half + j, c] + ((9 * (tmp[r0, c] + tmp[r2, c])
+                                                    - (tmp[rm, c] + tmp[r4, c]) + 8) >> 4)
+    for r in range(h):
+        for c in range(w):
+            img[r, c] = tmp[r, c]
+
+
 @njit(cache=True)
 def fwd_int_2d(img, levels):
     """3-level integer 9/7 forward DWT of ``img`` (int32, rows/cols multiples of 8) in place."""
@@ -128,21 +189,13 @@ def fwd_int_2d(img, levels):
     m = max(rows, cols)
     line = np.empty(m, np.int32)
     tmp = np.empty(m, np.int32)
+    tmp2 = np.empty((rows, cols), np.int32)
     for lev in range(levels):
         h = rows >> lev
         w = cols >> lev
         for r in range(h):
-            for c in range(w):
-                line[c] = img[r, c]
-            fwd_int_1d(line, w, tmp)
-            for c in range(w):
-                img[r, c] = line[c]
-        for c in range(w):
-            for r in range(h):
-                line[r] = img[r, c]
-            fwd_int_1d(line, h, tmp)
-            for r in range(h):
-                img[r, c] = line[r]
+            fwd_int_1d(img[r], w, tmp)
+        _fwd_int_cols(img, h, w, tmp2)
 
 
 @njit(cache=True)
@@ -150,23 +203,14 @@ def inv_int_2d(img, levels):
     """Inverse of :func:`fwd_int_2d` in place."""
     rows, cols = img.shape
     m = max(rows, cols)
-    line = np.empty(m, np.int32)
     tmp = np.empty(m, np.int32)
+    tmp2 = np.empty((rows, cols), np.int32)
     for lev in range(levels - 1, -1, -1):
         h = rows >> lev
         w = cols >> lev
-        for c in range(w):
-            for r in range(h):
-                line[r] = img[r, c]
-            inv_int_1d(line, h, tmp)
-            for r in range(h):
-                img[r, c] = line[r]
+        _inv_int_cols(img, h, w, tmp2)
         for r in range(h):
-            for c in range(w):
-                line[c] = img[r, c]
-            inv_int_1d(line, w, tmp)
-            for c in range(w):
-                img[r, c] = line[c]
+            inv_int_1d(img[r], w, tmp)
 
 
 @njit(cache=True)
@@ -307,3 +351,41 @@ def ungroup(blocks, img):
                     img[4 * i + y, 4 * bc + 4 * j + x] = b[y * 8 + 4 + x]
                     img[4 * br + 4 * i + y, 4 * j + x] = b[(4 + y) * 8 + x]
                     img[4 * br + 4 * i + y, 4 * bc + 4 * j + x] = b[(4 + y) * 8 + 4 + x]
+
+
+@njit(cache=True)
+def ungroup_unweight(blocks, img, shifts):
+    """:func:`ungroup` into int32 ``img`` dividing each coefficient by its subband weight
+    2**shift (rounding to nearest, exact for lossless streams); ``shifts`` as in
+    :func:`scale_int` (all zero for the float DWT)."""
+    rows, cols = img.shape
+    br = rows >> 3
+    bc = cols >> 3
+    wk = np.empty(64, np.int64)
+    for k in range(64):
+        wk[k] = shifts[_band(k >> 3, k & 7, 8, 8)]
+    tmp = np.empty(64, np.int64)
+    for i in range(br):
+        for j in range(bc):
+            b = blocks[i * bc + j]
+            for k in range(64):
+                v = b[k]
+                w = wk[k]
+                if w:
+                    h = np.int64(1) << (w - 1)
+                    v = (v + h) >> w if v >= 0 else -((-v + h) >> w)
+                tmp[k] = v
+            img[i, j] = tmp[0]
+            img[i, bc + j] = tmp[1]
+            img[br + i, j] = tmp[8]
+            img[br + i, bc + j] = tmp[9]
+            for y in range(2):
+                for x in range(2):
+                    img[2 * i + y, 2 * bc + 2 * j + x] = tmp[y * 8 + 2 + x]
+                    img[2 * br + 2 * i + y, 2 * j + x] = tmp[(2 + y) * 8 + x]
+                    img[2 * br + 2 * i + y, 2 * bc + 2 * j + x] = tmp[(2 + y) * 8 + 2 + x]
+            for y in range(4):
+                for x in range(4):
+                    img[4 * i + y, 4 * bc + 4 * j + x] = tmp[y * 8 + 4 + x]
+                    img[4 * br + 4 * i + y, 4 * j + x] = tmp[(4 + y) * 8 + x]
+                    img[4 * br + 4 * i + y, 4 * bc + 4 * j + x] = tmp[(4 + y) * 8 + 4 + x]
