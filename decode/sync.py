@@ -71,16 +71,16 @@ class CaduBatch:
 class SyncStats:
     """Running accounting of one channel (all offsets are byte offsets in the channel stream).
 
-    ``cadus`` CADUs framed (``cadus_ok`` of them with every codeword valid);
+    ``cadus`` CADUs framed (``cadus_ok`` of them ok, ``cadus_uncorrectable`` flagged);
     ``acquisitions`` [(offset, bytes searched before it)] each time lock was (re)acquired;
     ``sync_losses`` [(offset, reason)] each loss of lock (offset of the first missing CADU);
     ``slips`` [(offset, bits)] lattice shifts of −2..+2 bits (negative = bits deleted);
     ``inverted_stretches`` [(first offset, last offset, CADUs)] runs of inverted CADUs;
     ``flywheel_cadus`` CADUs framed without ASM and without a decodable block (flagged);
-    ``rs_corrected_symbols``; ``rs_uncorrectable_codewords``; ``cadus_uncorrectable``;
-    ``bytes_in``; ``noise_bytes`` bytes not covered by any framed CADU (before AOS, after LOS,
-    between losses and re-acquisitions); ``truncated`` (offset, bytes present) of a last CADU
-    cut by the end of the stream (reported, not returned), else None.
+    ``rs_corrected_symbols``; ``rs_uncorrectable_codewords``; ``bytes_in``; ``noise_bytes``
+    bytes not covered by any framed CADU (before AOS, after LOS, between losses and
+    re-acquisitions; set by :meth:`ChannelDecoder.flush`); ``truncated`` (offset, bytes
+    present) of a last CADU cut by the end of the stream (reported, not returned), else None.
     """
 
     cadus: int = 0

@@ -415,7 +415,9 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
         # no ASM near q: try the block itself at q, q±1, q±2 (ASM destroyed, data intact).
         # Where the damaged ASM does not tell the polarity, the current one is used only if
         # the next ASM on the lattice confirms it (a flip exactly at this boundary would show).
-        if q + 2 * cadu_bits + 2 + asm_bits > nbits and not final:
+        # (all the data the decisions below may need is awaited first, so that nothing is
+        # decoded twice when the stream arrives in small chunks)
+        if q + (max(flywheel, 1) + 1) * cadu_bits + 2 + asm_bits > nbits and not final:
             code = R_NEED_MORE
             break
         pol_next = -1

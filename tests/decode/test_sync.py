@@ -79,7 +79,7 @@ def test_chunking_does_not_change_results(coding, enc, chunk):
     bits = np.delete(bits, pos[4] + 5000)                  # a slip, decided across chunks
     bits[pos[8] + 100:pos[8] + 400] ^= 1                   # a burst
     ref, rst = decode_bits(coding, bits, chunk=1 << 20)
-    b, st = decode_bits(coding, bits, chunk=chunk)
+    b, st = decode_bits(coding, bits, chunk=chunk, max_frames_per_call=3)
     for f in ("frames", "ok", "corrected", "offset", "bit", "inverted"):
         assert np.array_equal(getattr(b, f), getattr(ref, f)), f
     assert st.slips == rst.slips and st.sync_losses == rst.sync_losses
