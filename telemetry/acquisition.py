@@ -181,6 +181,13 @@ class Acquisition:
         from telemetry.scene import Scene, Terrain
 
         self.cfg = cfg
+        self._inputs = {"satellite": satellite_name, "instrument": instrument_name,
+                        "duration_s": float(duration_s) if duration_s else duration_s,
+                        "dem": str(Path(dem).resolve()) if dem else None,
+                        "geoid": str(Path(geoid).resolve()) if geoid else None,
+                        "texture": str(Path(texture).resolve()) if texture else None,
+                        "clouds": float(clouds), "seed": int(seed), "datatake_id": int(datatake_id),
+                        "mode": int(mode)}
         self.satellite = cfg.satellite(satellite_name)
         self.instrument = cfg.instrument(instrument_name)
         self.pointing = pointing or Pointing.nadir()
@@ -232,6 +239,8 @@ class Acquisition:
         elif self.pointing.mode not in ("nadir", "angles"):
             raise ConfigError(f"unknown pointing mode {self.pointing.mode!r}", field="pointing")
         self.roll_rad, self.pitch_rad = float(roll), float(pitch)
+        self._inputs.update(start_utc=iso_utc(start_utc, 6),
+                            pointing=dataclasses.asdict(self.pointing))
         self.attitude = AttitudeLaw(self.orbit_table, roll, pitch)
         if len(name.encode("ascii", "replace")) > 32:
             raise ConfigError(f"target name {name!r} longer than 32 characters", field="target")
@@ -460,6 +469,7 @@ class Acquisition:
             "orbit_truth_step_s": ORBIT_TRUTH_STEP_S,
             "attitude_truth_step_s": ATTITUDE_TRUTH_STEP_S,
             "geoloc_detector_step": GEOLOC_DETECTOR_STEP,
+            "inputs": self._inputs,
         }
 
     def _outside_fraction(self) -> float:

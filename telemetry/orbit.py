@@ -129,9 +129,11 @@ class OrbitTable:
             from srd.errors import GeometryError
             raise GeometryError(f"time outside the orbit table [{self.times[0]:.3f}, "
                                 f"{self.times[-1]:.3f}] GPS s", field="gps_time")
-        k = np.clip(np.floor((g - self.times[0]) / self.step).astype(np.int64), 0, len(self.times) - 2)
-        h = self.step
-        t = ((g - self.times[k]) / h)[..., None]
+        k = np.clip(np.searchsorted(self.times, g, side="right") - 1, 0, len(self.times) - 2)
+        # the segment's own length: the stored times are what orbit.npy holds (GPS seconds
+        # as float64 resolve 0.24 µs, so a nominal step would be off by ~1e-6 relative)
+        h = (self.times[k + 1] - self.times[k])[..., None]
+        t = (g - self.times[k])[..., None] / h
         p0, p1 = self.position[k], self.position[k + 1]
         v0, v1 = self.velocity[k] * h, self.velocity[k + 1] * h
         t2, t3 = t * t, t * t * t

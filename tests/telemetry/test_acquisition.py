@@ -217,3 +217,24 @@ def test_bad_arguments(cfg):
 def test_benchmark_function(cfg):
     r = benchmark(cfg, "reduced", 0.05)
     assert r["pixels"] > 0 and r["mpixel_per_s"] > 0
+
+
+def test_truth_reader_reproduces_the_geometry(short, cfg, tmp_path):
+    """telemetry.truth: interpolated orbit/attitude = the imaging's; rebuilt acquisition
+    relocates the sparse grid exactly."""
+    from telemetry.truth import Truth
+    acq, _ = short
+    out = acq.write_truth(tmp_path / "x.truth")
+    tr = Truth(out)
+    t = acq.datatake.start_gps + np.array([0.013, 0.1, 0.19])
+    p, v = tr.state(t)
+    p0, v0 = acq.orbit_table.state(t)
+    assert np.abs(p - p0).max() < 1e-6 and np.abs(v - v0).max() < 1e-6
+    q = tr.quaternion(t)
+    from telemetry.attitude import rotation_angle
+    assert rotation_angle(q, acq.attitude.quaternion(t)).max() < 1e-9
+    again = tr.acquisition(cfg)
+    g = tr.geoloc(4, "PAN")
+    lo, la, h = again.imager.locate("PAN", 4, tr.line_time("PAN", g["line"]), g["detector"])
+    assert np.abs(np.degrees(lo) - g["lon"]).max() < 1e-9 and np.abs(h - g["h"]).max() < 1e-4
+    assert np.array_equal(tr.image(1, "B2"), np.load(out / "image" / "M1_B2.npy"))
