@@ -88,6 +88,7 @@ class Level1Report:
     instrument: str
     level0_dir: str
     output_dir: str
+    output: str                       # = output_dir (the pipeline's generic key)
     status: str                       # "ok" | "data_loss" (masked pixels) | "failed"
     options: dict
     datatakes: list
@@ -143,9 +144,19 @@ def _iso(gps: float) -> str:
 
 
 def run(l0_dir, out_dir, cfg, options: Level1Options | None = None,
-        progress: Callable[[str, float], None] | None = None) -> Level1Report:
-    """Process a Level 0 directory into Level-1 scenes under ``out_dir/<pass_id>/``."""
+        progress: Callable[[str, float], None] | None = None, *, dem=None, geoid=None,
+        **overrides) -> Level1Report:
+    """Process a Level 0 directory into Level-1 scenes under ``out_dir/<pass_id>/``.
+
+    ``dem``/``geoid`` and any :class:`Level1Options` field given as keyword override
+    ``options``. Raises :class:`ProductError`/:class:`GeometryError` on unusable input."""
     opt = options or Level1Options()
+    if dem is not None:
+        overrides["dem"] = str(dem)
+    if geoid is not None:
+        overrides["geoid"] = str(geoid)
+    if overrides:
+        opt = dataclasses.replace(opt, **overrides)
     t_wall = time.time()
     prog = progress or (lambda s, f: None)
     l0 = read_level0(l0_dir)
@@ -177,7 +188,7 @@ def run(l0_dir, out_dir, cfg, options: Level1Options | None = None,
             dts.append(res["datatake"])
             scenes.extend(res["scenes"])
         lost = any(s["missing_pct"] > 0 for s in scenes) or bool(errors)
-        report = Level1Report(l0.pass_id, sat.name, ins.name, str(l0.path), str(final),
+        report = Level1Report(l0.pass_id, sat.name, ins.name, str(l0.path), str(final), str(final),
                               "data_loss" if lost else "ok", dataclasses.asdict(opt), dts, scenes,
                               errors, warnings, round(time.time() - t_wall, 3))
         (tmp / "level1_report.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
@@ -506,7 +517,7 @@ def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_
             "incidence_deg": float(inc[0]), "view_azimuth_deg": float(vaz[0]),
             "sun_zenith_deg": sz, "sun_azimuth_deg": saz, "sun_distance_au": dist,
             "cloud_cover_pct": cloud_pct, "missing_pct": miss, "saturated_pct": satp,
-            "rpc_fit": fit.to_dict(), "height_range_m": [h_lo, h_hi], "misregistration_ms_px": mis}
+            "gsd_m": ps.gsd_m, "rpc_fit": fit.to_dict() | {"gsd_m": ps.gsd_m}, "height_range_m": [h_lo, h_hi], "misregistration_ms_px": mis}
 
 
 def _area_km2(lonlat: np.ndarray) -> float:
