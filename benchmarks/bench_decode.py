@@ -20,7 +20,12 @@ CADUs repeated; continuous, so every CADU straddling a chunk boundary is real) t
 ChannelDecoder in 4 MB chunks and prints throughput and the process's peak RSS (issue 4:
 < 1 GB for a multi-GB pass).
 
+With ``--whole-pass S1,S2`` it instead runs the whole ``srd decode`` stage on simulated passes
+(datatakes of S1, S2 seconds; cached under ``--work``) against ChannelDecoder alone as the peer,
+per core, with each one's peak RSS (see :func:`bench_whole_pass`).
+
 usage: benchmarks/bench_decode.py [--cadus N] [--repeat R] [--json] [--pass-gb G]
+                                  [--whole-pass S1,S2 [--work DIR]]
 """
 from __future__ import annotations
 
@@ -152,13 +157,118 @@ def bench_pass(gb: float, as_json: bool) -> int:
     return 0 if n_ok == reps * k - 1 else 1
 
 
+# ---------------------------------------------------------------------------- whole decode stage
+# (upper-layer engineer's section: srd decode end to end on simulated passes)
+
+_CHILD_FULL = """
+import json, resource, sys, time
+from station_config import load_config
+from decode.run import run
+cfg = load_config()
+t, c = time.perf_counter(), time.process_time()
+rep = run(sys.argv[1], sys.argv[2], cfg)
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({"bytes": rep.channel_bytes, "wall": wall, "cpu": cpu, "status": rep.status,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_CHILD_PEER = """
+import json, resource, sys, time
+from pathlib import Path
+from station_config import load_config
+from decode.sync import ChannelDecoder
+cfg = load_config()
+m = json.loads(Path(sys.argv[1]).read_text())
+sat = cfg.satellite(m["satellite"])
+ChannelDecoder(sat.coding).work(bytes(8192))                   # load the cached kernels first
+total, t, c0 = 0, time.perf_counter(), time.process_time()
+for c in m["channels"]:
+    dec = ChannelDecoder(sat.coding)
+    with open(Path(sys.argv[1]).parent / c["file"], "rb") as f:
+        for chunk in iter(lambda: f.read(8 << 20), b""):
+            total += len(chunk)
+            dec.work(chunk)
+    dec.flush()
+wall, cpu = time.perf_counter() - t, time.process_time() - c0
+print(json.dumps({"bytes": total, "wall": wall, "cpu": cpu,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _child(code: str, *args: str) -> dict:
+    import subprocess
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"benchmark child failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _simulated_pass(work, seconds: float, profile: str):
+    """A simulated pass (cached under ``work``): raw image data, BER 1e-5, reduced profile."""
+    from pathlib import Path
+    d = Path(work) / f"pass_{profile}_{seconds:g}s"
+    found = sorted(d.glob("*.json"))
+    if found:
+        return found[0]
+    from telemetry.channel import Impairments
+    from telemetry.simulate import run as simulate
+    t = time.perf_counter()
+    rep = simulate(load_config(), d, "SPOT-6", "2026-11-29T10:03:26Z", seconds, profile, compression="raw",
+                   impairments=Impairments(ber=1e-5, seed=5), seed=5)
+    print(f"  simulated a {seconds:g} s datatake ({profile}) in {time.perf_counter() - t:.0f} s: {rep.manifest}")
+    return Path(rep.manifest)
+
+
+def bench_whole_pass(seconds, work: str, profile: str = "reduced", as_json: bool = False) -> int:
+    """``srd decode`` (sync, RS, AOS, packets, ancillary merge, decryption/decompression, Level 0
+    files) vs the peer :class:`ChannelDecoder` alone (sync + RS, no upper layers, no output) on
+    the same simulated passes, each in a fresh process (its own peak RSS). Rates per core = per
+    CPU second of the single-threaded process (the machine is shared; wall rates also printed).
+    Two pass sizes show whether memory grows with the pass (it must not)."""
+    downlink = load_config().satellite("SPOT-6").downlink.channel_rate_bps
+    rows = []
+    for s in seconds:
+        manifest = _simulated_pass(work, s, profile)
+        full = _child(_CHILD_FULL, str(manifest), os.path.join(work, "l0"))
+        peer = _child(_CHILD_PEER, str(manifest))
+        mbit = full["bytes"] * 8 / 1e6
+        f_mbps, p_mbps = mbit / full["cpu"], peer["bytes"] * 8 / 1e6 / peer["cpu"]
+        rows.append({"datatake_s": s, "channel_MB": round(full["bytes"] / 1e6, 1), "status": full["status"],
+                     "decode_mbps_per_core": round(f_mbps, 1), "decode_mbps_wall": round(mbit / full["wall"], 1),
+                     "peer_sync_rs_mbps_per_core": round(p_mbps, 1),
+                     "peer_sync_rs_mbps_wall": round(peer["bytes"] * 8 / 1e6 / peer["wall"], 1),
+                     "decode_over_peer": round(f_mbps / p_mbps, 3),
+                     "decode_over_downlink": round(f_mbps * 1e6 / downlink, 2),
+                     "decode_rss_mb": round(full["rss_mb"]), "peer_rss_mb": round(peer["rss_mb"])})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"whole decode stage vs ChannelDecoder alone (per core = per CPU second; downlink {downlink / 1e6:.0f} Mbit/s)")
+    print(f"{'datatake':>9s} {'stream MB':>10s} {'decode':>12s} {'peer sync+RS':>13s} {'decode/peer':>12s} "
+          f"{'decode/downlink':>16s} {'decode RSS':>11s} {'peer RSS':>9s}")
+    for r in rows:
+        print(f"{r['datatake_s']:8g}s {r['channel_MB']:10.1f} {r['decode_mbps_per_core']:8.0f} Mb "
+              f"{r['peer_sync_rs_mbps_per_core']:9.0f} Mb {r['decode_over_peer']:11.2f}x "
+              f"{r['decode_over_downlink']:15.2f}x {r['decode_rss_mb']:8d} MB {r['peer_rss_mb']:6d} MB")
+    if len(rows) > 1:
+        a, b = rows[0], rows[-1]
+        print(f"memory vs pass size: x{b['channel_MB'] / a['channel_MB']:.1f} stream -> "
+              f"x{b['decode_rss_mb'] / a['decode_rss_mb']:.2f} peak RSS")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cadus", type=int, default=8000, help="CADUs per test stream (default 8000 ≈ 8 MB)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--pass-gb", type=float, default=0.0, help="only the streaming pass test, G GB")
+    ap.add_argument("--whole-pass", metavar="S1,S2", help="only the whole decode stage on simulated passes "
+                    "with datatakes of S1, S2... seconds (e.g. 1,20)")
+    ap.add_argument("--work", default="/tmp/srd-bench-decode", help="cache of simulated passes (--whole-pass)")
     a = ap.parse_args(argv)
+    if a.whole_pass:
+        return bench_whole_pass([float(x) for x in a.whole_pass.split(",")], a.work, as_json=a.json)
     if a.pass_gb:
         return bench_pass(a.pass_gb, a.json)
     cfg = load_config()
