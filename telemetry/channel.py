@@ -26,7 +26,6 @@ batches and writes them; memory is bounded by the batch.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 

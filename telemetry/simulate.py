@@ -72,6 +72,7 @@ class SimulationReport:
     seconds: float
     mpixel_per_s: float
     telemetry_mb_per_s: float
+    summary: str = ""
     timings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -148,10 +149,7 @@ def run(cfg, out_dir: str | Path, satellite: str, start, duration: float, profil
     before AOS / after LOS); ``dem``/``geoid``/``pointing``/``texture``/``seed`` go to the
     acquisition; ``progress(fraction)`` is called as image blocks are formatted.
     """
-    from telemetry.acquisition import Acquisition
-
     wall0 = time.perf_counter()
-    timings = {"acquisition_s": 0.0, "packetize_s": 0.0, "frame_s": 0.0}
     sat = cfg.satellite(satellite)
     inst = cfg.instrument(profile or sat.instrument)
     if not duration or duration <= 0:
@@ -182,22 +180,23 @@ def run(cfg, out_dir: str | Path, satellite: str, start, duration: float, profil
         shutil.rmtree(work)
     work.mkdir()
     try:
-        return _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, truth_final, work,
-                    dem=dem, geoid=geoid, pointing=pointing, texture=texture, seed=seed,
-                    datatake_id=datatake_id, mode=mode, latency_s=latency_s, progress=progress,
-                    timings=timings, wall0=wall0, Acquisition=Acquisition)
+        acq_kw = dict(pointing=pointing, dem=dem, geoid=geoid, texture=texture, seed=seed,
+                      datatake_id=datatake_id, mode=mode)
+        return _run(cfg, sat, inst, pk, imp, rate, start_dt, float(duration), out_dir, pid, work,
+                    acq_kw, latency_s, progress, wall0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         # the acquisition stages the truth in the same hidden temp convention; never leave it behind
         shutil.rmtree(landing.temp_path(out_dir, truth_final.name), ignore_errors=True)
 
 
-def _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, truth_final, work, *,
-         dem, geoid, pointing, texture, seed, datatake_id, mode, latency_s, progress, timings, wall0,
-         Acquisition) -> SimulationReport:
+def _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, work, acq_kw, latency_s,
+         progress, wall0) -> SimulationReport:
+    from telemetry.acquisition import Acquisition
+    timings = {"acquisition_s": 0.0, "packetize_s": 0.0, "frame_s": 0.0}
+    truth_final = out_dir / f"{pid}.truth"
     t = time.perf_counter()
-    acq = Acquisition(cfg, sat.name, inst.name, start_dt, float(duration), pointing=pointing, dem=dem,
-                      geoid=geoid, texture=texture, seed=seed, datatake_id=datatake_id, mode=mode)
+    acq = Acquisition(cfg, sat.name, inst.name, start_dt, duration, **acq_kw)
     dtk = acq.datatake
     anc = [("ephemeris", acq.ephemeris_records()), ("attitude", acq.attitude_records()),
            ("housekeeping", acq.housekeeping_records())]
@@ -336,6 +335,8 @@ def _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, truth_
                          "events": len(imp_logs[c].events)} for c in channels},
         seconds=round(seconds, 3), mpixel_per_s=round(n_pixels / 1e6 / seconds, 3),
         telemetry_mb_per_s=round(total_bytes / 1e6 / seconds, 3),
+        summary=f"{pid}: {n_blocks} blocks, {n_pixels / 1e6:.2f} Mpixel, {total_bytes / 1e6:.1f} MB "
+                f"on {len(channels)} channels, {pk.compression_name}, BER {imp.ber:g}",
         timings={k: round(v, 3) for k, v in timings.items()})
     with open(truth_final / "simulate_report.json", "w") as f:
         json.dump(report.to_dict(), f, indent=2, default=str)
