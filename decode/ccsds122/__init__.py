@@ -319,6 +319,10 @@ def _parse(data: bytes, want_coefficients: bool):
         errors.append(f"stream ends after segment {seg - 1} without EndImgFlag")
     brows = -(-nblocks // bcols)
     height = brows * 8 - pad_rows
+    if height < MIN_SIZE:
+        raise CompressionError(f"image height {height} < {MIN_SIZE} ({nblocks} blocks of "
+                               f"{bcols} per row, PadRows {pad_rows})", offset=0,
+                               field="PadRows")
     bits = params["PixelBitDepth"] or 16
     inf = StreamInfo(width=width, height=height, bits=bits, signed=bool(params["SignedPixels"]),
                      dwt="int" if params["DWTtype"] == _h.DWT_INTEGER else "float",
