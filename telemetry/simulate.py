@@ -116,7 +116,7 @@ class _PacketTruth:
     def write(self, unit: Unit) -> None:
         f = self.files.get(unit.apid)
         if f is None:
-            f = self.files[unit.apid] = open(self.root / f"APID_0x{unit.apid:03X}.pkt", "wb")
+            f = self.files[unit.apid] = open(self.root / f"APID_0x{unit.apid:03x}.pkt", "wb")
         for p in unit.packets:
             f.write(p)
         self.counts[unit.apid] = self.counts.get(unit.apid, 0) + len(unit.packets)

@@ -78,7 +78,7 @@ def vc_packets(frames):
 
 def truth_packets(truth, apid):
     from ccsdspy.utils import split_packet_bytes
-    data = (truth / "packets" / f"APID_0x{apid:03X}.pkt").read_bytes()
+    data = (truth / "packets" / f"APID_0x{apid:03x}.pkt").read_bytes()
     return [bytes(p) for p in split_packet_bytes(io.BytesIO(data))]
 
 
