@@ -319,7 +319,7 @@ def _parse(data: bytes, want_coefficients: bool):
         errors.append(f"stream ends after segment {seg - 1} without EndImgFlag")
     brows = -(-nblocks // bcols)
     height = brows * 8 - pad_rows
-    if height < MIN_SIZE:
+    if height < MIN_SIZE and end_seen:
         raise CompressionError(f"image height {height} < {MIN_SIZE} ({nblocks} blocks of "
                                f"{bcols} per row, PadRows {pad_rows})", offset=0,
                                field="PadRows")
@@ -365,7 +365,8 @@ def decode_report(data: bytes) -> tuple[np.ndarray, DecodeReport]:
     after a valid first header."""
     inf, chunks, oks, errors = _parse(bytes(data), True)
     bcols = (inf.width + 7) // 8
-    brows = -(-max(inf.blocks, 1) // bcols)
+    # at least 3 block rows so the inverse DWT has its 5 samples at level 3 (partial streams)
+    brows = max(3, -(-max(inf.blocks, 1) // bcols))
     total_blocks = brows * bcols
     coefs = np.zeros((total_blocks, 64), np.int64)
     okb = np.zeros(total_blocks, bool)
@@ -377,12 +378,12 @@ def decode_report(data: bytes) -> tuple[np.ndarray, DecodeReport]:
     img = inverse(coefs, brows * 8, bcols * 8, inf.dwt == "int",
                   _weights(inf.dwt == "int", None if not inf.custom_weights else
                            _first_fields(data)))
-    img = img[:inf.height, :inf.width]
+    img = img[:max(inf.height, 0), :inf.width]
     lo, hi = ((-(1 << (inf.bits - 1)), (1 << (inf.bits - 1)) - 1) if inf.signed
               else (0, (1 << inf.bits) - 1))
     np.clip(img, lo, hi, out=img)
     dtype = (np.int16 if inf.signed else np.uint16) if inf.bits <= 16 else np.int32
-    rows_ok = okb.reshape(brows, bcols).all(axis=1)
+    rows_ok = okb.reshape(brows, bcols).all(axis=1)[:-(-max(inf.height, 0) // 8)]
     return img.astype(dtype), DecodeReport(inf, rows_ok, errors)
 
 
