@@ -412,11 +412,12 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
             q += cadu_bits
             continue
 
-        # no ASM near q: try the block itself at q, q±1, q±2 (ASM destroyed, data intact).
-        # Where the damaged ASM does not tell the polarity, the current one is used only if
-        # the next ASM on the lattice confirms it (a flip exactly at this boundary would show).
-        # (all the data the decisions below may need is awaited first, so that nothing is
-        # decoded twice when the stream arrives in small chunks)
+        # no ASM near q: try the block itself at q, q±1, q±2 (ASM destroyed, data intact),
+        # with the current polarity, and only if the next ASM on the lattice has that polarity
+        # too: otherwise a flip lies somewhere between the last ASM and the next one, and RS
+        # cannot say where (a flip late in the block decodes to the complement).
+        # (All the data the decisions below may need is awaited first, so that nothing is
+        # decoded twice when the stream arrives in small chunks.)
         if q + (max(flywheel, 1) + 1) * cadu_bits + 2 + asm_bits > nbits and not final:
             code = R_NEED_MORE
             break
@@ -433,31 +434,20 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                 bestd = dd
                 pol_next = 1 if d2 > asm_bits - d2 else 0
         got = False
-        for k in range(5):
+        for k in range(5 if pol_next == inv else 0):
             o = (0, -1, 1, -2, 2)[k]
             q2 = q + o
             if q2 < 0 or q2 + cadu_bits > nbits:
                 continue
-            p2 = _polarity(asm_distance(buf, nbytes, q2, asm, asm_bits), asm_bits)
-            if p2 < 0:
-                if pol_next != inv:
-                    continue
-                p2 = inv
-            if _decode_at(buf, q2 + asm_bits, xor_rows[p2], block, params, to_conv, to_dual, gtab, expb, logb,
-                    out_frames[n], out_corr[n], cw, work, True):
+            if _decode_at(buf, q2 + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
+                          out_frames[n], out_corr[n], cw, work, True):
                 if o != 0:
                     ev_kind[ne] = EV_SLIP
                     ev_bit[ne] = q2
                     ev_val[ne] = o
                     ne += 1
-                if p2 != inv:
-                    ev_kind[ne] = EV_POLARITY
-                    ev_bit[ne] = q2
-                    ev_val[ne] = p2
-                    ne += 1
-                    inv = p2
-                # no ASM of its own: the next ASM must confirm both lattice and polarity
-                out_ok[n] = next_asm_state(buf, nbytes, q2, p2, asm, asm_bits, tol, cadu_bits) == 1
+                # no ASM of its own: the next ASM must confirm the lattice exactly
+                out_ok[n] = next_asm_state(buf, nbytes, q2, inv, asm, asm_bits, tol, cadu_bits) == 1
                 out_bit[n] = q2
                 out_inv[n] = inv
                 n += 1

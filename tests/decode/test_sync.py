@@ -343,3 +343,28 @@ def test_real_snpp_cadus(coding, shared_dir):
         assert (word >> 14 == 1).all() and ((word >> 6) & 0xFF == 157).all() and (word & 0x3F == 16).all()
         ref = b.frames if ref is None else ref
         assert np.array_equal(b.frames, ref)
+
+
+def test_simulator_channel(coding, tmp_path):
+    """The pass simulator's channel (telemetry.channel: its own slips, inversions, bursts,
+    dropped frames and BER, logged with file offsets): no wrong frame, every logged slip found
+    where it was made, the inverted stretch found."""
+    from telemetry.channel import ChannelCoder, ChannelWriter, Impairments
+    rng = np.random.default_rng(21)
+    n = 1500
+    frames = rng.integers(0, 256, (n, coding.frame_length), dtype=np.uint8)
+    imp = Impairments(ber=1e-5, bursts=4, burst_bits=(16, 3000), slips=6, invert=((0.01, 0.01),),
+                      drop_frames=3, seed=3)
+    w = ChannelWriter(tmp_path / "p_A.bin", "A", coding, imp, expected_cadus=n, rate_bps=300e6)
+    w.write_cadus(ChannelCoder(coding).encode(frames))
+    w.close()
+    b, st = decode_bits(coding, np.unpackbits(np.fromfile(tmp_path / "p_A.bin", np.uint8)), chunk=250000)
+    got = check_no_wrong_frame(b, frames)
+    assert len(got) >= n - 6 - 3 - 4 - 2
+    logged = sorted((e["bit"], e["delta_bits"]) for e in w.log.events if e["kind"] == "slip")
+    assert [d for _, d in logged] == [d for _, d in st.slips]
+    for (bit, _), (off, _) in zip(logged, st.slips):       # found at the next ASM after the slip
+        assert 0 <= off * 8 - bit <= CADU_BITS + 64
+    inv = [e for e in w.log.events if e["kind"] == "inverted"][0]
+    (first, last, count), = st.inverted_stretches
+    assert inv["byte"] <= first <= inv["byte"] + 1024 and abs(count - inv["bits"] / CADU_BITS) <= 2
