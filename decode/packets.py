@@ -24,7 +24,7 @@ import numpy as np
 
 from decode import formats as F
 from decode.frames import VcRun
-from srd.timescale import cuc_decode
+from srd.timescale import CUC_FINE_SCALE
 
 PH = F.PACKET_HEADER_LENGTH
 SH = F.SECONDARY_HEADER_LENGTH
@@ -38,29 +38,41 @@ class Packet:
     vcid: int
     replay: bool
 
+    # bit positions from decode.formats (PKT_APID, PKT_SEQFLAGS, PKT_SEQCOUNT, PKT_SECHDR),
+    # inlined: these run once per packet
     @property
     def apid(self) -> int:
-        return F.PKT_APID.get(int.from_bytes(self.data[0:2], "big"))
+        return ((self.data[0] << 8) | self.data[1]) & F.PKT_APID.mask
 
     @property
     def seq_flags(self) -> int:
-        return F.PKT_SEQFLAGS.get(int.from_bytes(self.data[2:4], "big"))
+        return self.data[2] >> 6
 
     @property
     def seq_count(self) -> int:
-        return F.PKT_SEQCOUNT.get(int.from_bytes(self.data[2:4], "big"))
+        return ((self.data[2] << 8) | self.data[3]) & F.PKT_SEQCOUNT.mask
 
     @property
     def has_secondary(self) -> bool:
-        return bool(F.PKT_SECHDR.get(int.from_bytes(self.data[0:2], "big")))
+        return bool(self.data[0] & 0x08)
 
     def cuc(self) -> bytes:
         """The 7 CUC octets of the secondary header (ICD §4)."""
         return self.data[PH:PH + SH]
 
     def gps_time(self) -> float:
-        """Secondary-header CUC time, GPS seconds since 1980-01-06."""
-        return float(cuc_decode(np.frombuffer(self.cuc(), np.uint8)))
+        """Secondary-header CUC time, GPS seconds since 1980-01-06 (ICD §4: 4 coarse + 3 fine)."""
+        return cuc_seconds(self.data, PH)
+
+
+def cuc_seconds(b: bytes, offset: int = 0) -> float:
+    """One CUC (4 coarse + 3 fine octets, CCSDS 301.0-B §3.2) → seconds; scalar fast path of
+    :func:`srd.timescale.cuc_decode`."""
+    return (int.from_bytes(b[offset:offset + 4], "big")
+            + int.from_bytes(b[offset + 4:offset + 7], "big") / CUC_FINE_SCALE)
+
+
+assert (F.PKT_APID.shift, F.PKT_SEQFLAGS.shift, F.PKT_SECHDR.shift) == (0, 14, 11)
 
 
 @dataclass
@@ -82,10 +94,12 @@ class MpduStats:
 def parse_primary(b: bytes, pos: int = 0) -> tuple[int, int, int, int, int]:
     """(version, secondary flag, APID, sequence flags, total packet length) at ``pos``."""
     w0 = (b[pos] << 8) | b[pos + 1]
-    w1 = (b[pos + 2] << 8) | b[pos + 3]
-    ln = (b[pos + 4] << 8) | b[pos + 5]
-    return (F.PKT_VERSION.get(w0), F.PKT_SECHDR.get(w0), F.PKT_APID.get(w0),
-            F.PKT_SEQFLAGS.get(w1), PH + ln + 1)
+    # F.PKT_VERSION (13, 3), PKT_SECHDR (11, 1), PKT_APID (0, 11), PKT_SEQFLAGS (14, 2) inlined
+    return w0 >> 13, (w0 >> 11) & 1, w0 & 0x7FF, b[pos + 2] >> 6, PH + ((b[pos + 4] << 8) | b[pos + 5]) + 1
+
+
+assert (F.PKT_VERSION, F.PKT_SECHDR, F.PKT_APID, F.PKT_SEQFLAGS) == (
+    F.BitField(13, 3), F.BitField(11, 1), F.BitField(0, 11), F.BitField(14, 2))
 
 
 class PacketAssembler:

@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from decode import formats as F
-from decode.packets import PH, SH, Packet, SegmentAssembler
+from decode.packets import PH, SH, Packet, SegmentAssembler, cuc_seconds
 from decode.payload_kernels import unpack12
 from srd.errors import CompressionError, DecodeError, KeyMissingError
 from srd.timescale import cuc_decode
@@ -283,10 +283,10 @@ def build_images(packet_dir: Path, image_dir: Path, cfg, satellite, keyring: Key
         module, band = src
         # pass 1: extents per datatake (line counters restart with each datatake)
         ext: dict[int, list[int]] = {}
-        for u in _units(path, SH):
-            if len(u.data) < BH:
+        for _, pkt in iter_packets(path):             # block headers of first/only segments
+            if pkt[2] >> 6 not in (F.SEQ_FIRST, F.SEQ_UNSEGMENTED) or len(pkt) < PH + SH + BH:
                 continue
-            h = _block_header(u.data)
+            h = _block_header(pkt[PH + SH:])
             dt_id, line, nl, nc = int(h["datatake"]), int(h["line"]), int(h["lines"]), int(h["columns"])
             e = ext.setdefault(dt_id, [line, line + nl, nc])
             e[0], e[1] = min(e[0], line), max(e[1], line + nl)
@@ -339,7 +339,7 @@ def _build_band(path, apid, module, band, dt_id, first_line, nlines, ncol, stem:
             if comp not in res.compression:
                 res.compression.append(comp)
             res.key_id = key_id
-            times.append([line, float(cuc_decode(np.frombuffer(u.first.cuc(), np.uint8)))])
+            times.append([line, cuc_seconds(u.first.data, PH)])
             if nc != ncol:
                 err(f"block of {nc} columns in a band of {ncol}", line)
                 mask[r0:r0 + nl] = MASK_DECOMPRESSION
@@ -371,6 +371,6 @@ def _build_band(path, apid, module, band, dt_id, first_line, nlines, ncol, stem:
             "key_id": res.key_id, "compressed_bytes": res.compressed_bytes,
             "block_times": sorted(times)}
     tmp = stem.parent / f".{stem.name}.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(meta, indent=1))
+    tmp.write_text(json.dumps(meta))
     os.replace(tmp, stem.parent / (stem.name + ".json"))
     return res

@@ -166,3 +166,15 @@ def test_ancillary_merge_dedup_and_conflict():
     assert [p.seq_count for p in got] == list(range(14))
     assert m.duplicates[0x011] == 5 and m.conflicts[0x011] == 1
     assert got[3].data == a[3].data
+
+
+def test_cuc_scalar_fast_path_matches_timescale():
+    from decode.packets import cuc_seconds
+    from srd.timescale import cuc_decode, cuc_encode
+    t = np.array([0.0, 1479981824.000325, 1479981824.5, 2 ** 32 - 1e-6])
+    enc = cuc_encode(t)
+    for row in enc:
+        assert cuc_seconds(row.tobytes()) == float(cuc_decode(row))
+    p = Packet(packet(0x100, 5, b"x", cuc=enc[1].tobytes()), 1, False)
+    assert p.gps_time() == float(cuc_decode(enc[1])) and abs(p.gps_time() - t[1]) < 1e-7
+    assert (p.apid, p.seq_count, p.seq_flags, p.has_secondary) == (0x100, 5, F.SEQ_UNSEGMENTED, True)
