@@ -503,4 +503,6 @@ def _fusion_dask(params, pan_path, ms_src, grid, lg_up, heights, resampling, out
         return out
 
     chunks = ((nb + 1,), _split(grid.height, tile), _split(grid.width, tile))
-    return da.map_blocks(fn, dtype=np.dtype(out_dtype), chunks=chunks, meta=np.empty((0, 0, 0), out_dtype))
+    import uuid
+    return da.map_blocks(fn, dtype=np.dtype(out_dtype), chunks=chunks, meta=np.empty((0, 0, 0), out_dtype),
+                         name=f"pansharpen-{uuid.uuid4().hex}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,7 +104,9 @@ def ortho_dask(source, grid, loc, heights, method: str, out_dtype, tile: int = 1
         (y0, y1), (x0, x1) = loc_[1], loc_[2]
         return ortho_block(y0, x0, y1 - y0, x1 - x0, source, loc, heights, method, out_dtype, stats)
 
-    arr = da.map_blocks(fn, dtype=np.dtype(out_dtype), chunks=chunks, meta=np.empty((0, 0, 0), out_dtype))
+    # an explicit name: dask would otherwise tokenise (pickle) the closure and its arrays
+    arr = da.map_blocks(fn, dtype=np.dtype(out_dtype), chunks=chunks, meta=np.empty((0, 0, 0), out_dtype),
+                        name=f"ortho-{uuid.uuid4().hex}")
     assert arr.shape == shape
     x, _ = grid.xy(np.zeros(grid.width), np.arange(grid.width))
     _, y = grid.xy(np.arange(grid.height), np.zeros(grid.height))
@@ -157,4 +160,7 @@ def stream_to(arr, write, *, workers: int | None = None, client=None) -> None:
         def __setitem__(self, key, value):
             write(key[1].start or 0, key[2].start or 0, value)
 
-    dask.array.store(arr, _Target(), lock=_th.Lock(), scheduler="threads", num_workers=workers or 1)
+    import dask.threaded
+    # the scheduler function itself: a name ("threads") makes dask probe for (import)
+    # distributed on every call, ~1 CPU-second
+    dask.array.store(arr, _Target(), lock=_th.Lock(), scheduler=dask.threaded.get, num_workers=workers or 1)
