@@ -228,3 +228,25 @@ def test_cli_human_output_and_progress(cfg, clean_pass, tmp_path, capsys):
     seen = []
     rep = run(manifest, tmp_path / "p", cfg, progress=seen.append, chunk_bytes=1 << 20)
     assert sum(seen) == rep.channel_bytes == sum(c.bytes for c in rep.channels) and len(seen) > 10
+
+
+def test_counts_agree_with_the_independent_icd_referee(cfg, clean_pass, tmp_path, shared_dir):
+    """../shared/tools/icd_conformance.py (an independent reader) sees the same frames per VC and
+    the same packets per channel as the decoder on the clean pass."""
+    import subprocess
+    import sys
+    manifest, _ = clean_pass
+    r = subprocess.run([sys.executable, str(shared_dir / "tools" / "icd_conformance.py"), str(manifest), "--json"],
+                       capture_output=True, text=True)
+    ref = json.loads(r.stdout)
+    assert ref["overall"] == "PASS", r.stdout[-2000:]
+    layers = {(L["scope"], L["name"]): L["counts"] for L in ref["layers"]}
+    rep = run(manifest, tmp_path, cfg)
+    for c in rep.channels:
+        aos, pkt = layers[(c.name, "AOS")], layers[(c.name, "PACKET")]
+        mine = {str(v): s["frames"] for v, s in c.vcs.items()} | {"63": c.idle_frames}
+        assert mine == aos["vcids"] and aos["frames_lost"] == 0
+        assert sum(s["packets"] + s["idle_packets"] for s in c.vcs.values()) == pkt["packets"]
+        for apid, units in pkt["units"].items():
+            if int(apid, 16) >= 0x100:                         # image APIDs live on one channel
+                assert rep.apids[apid]["packets"] >= units
