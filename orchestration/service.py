@@ -95,9 +95,9 @@ class LandingWatcher(threading.Thread):
     one ``srd.pass.landed`` event. Polling, not inotify: it works on network file systems
     where terminals often deliver."""
 
-    def __init__(self, landing: Path, interval: float = 2.0) -> None:
+    def __init__(self, landing: Path, interval: float = 2.0, station: str = PROCESS_DEPLOYMENT) -> None:
         super().__init__(name="srd-landing-watcher", daemon=True)
-        self.landing, self.interval = landing, interval
+        self.landing, self.interval, self.station = landing, interval, station
         self.seen: dict[str, float] = {}
         self.stop = threading.Event()
         self.emitted: list[str] = []
@@ -121,7 +121,7 @@ class LandingWatcher(threading.Thread):
         from prefect.events import emit_event
         pid = mf.stem
         emit_event(event=LANDED_EVENT, resource={"prefect.resource.id": f"srd.pass.{pid}",
-                                                 "prefect.resource.name": pid},
+                                                 "prefect.resource.name": pid, "srd.station": self.station},
                    payload={"manifest": str(mf.resolve()), "pass_id": pid})
         self.emitted.append(pid)
 
@@ -133,20 +133,24 @@ class LandingWatcher(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def build_deployments(config: str | None, http_base: str | None, flow_limit: int = 2):
+def build_deployments(config: str | None, http_base: str | None, flow_limit: int = 2,
+                      name: str = PROCESS_DEPLOYMENT):
+    """The three deployments, named ``name`` (one station = one name; several stations can
+    share a Prefect server). The trigger only matches passes landed at this station."""
     from prefect.events import DeploymentEventTrigger
 
     from orchestration.flows import expect_pass, process_pass, publish_pass
     trigger = DeploymentEventTrigger(
-        name="srd pass landed", expect={LANDED_EVENT}, match={"prefect.resource.id": "srd.pass.*"},
+        name=f"pass landed at {name}", expect={LANDED_EVENT},
+        match={"prefect.resource.id": "srd.pass.*", "srd.station": name},
         parameters={"manifest": "{{ event.payload.manifest }}"})
     common = {"config": config, "http_base": http_base}
     return [
-        process_pass.to_deployment(PROCESS_DEPLOYMENT, triggers=[trigger], concurrency_limit=flow_limit,
+        process_pass.to_deployment(name, triggers=[trigger], concurrency_limit=flow_limit,
                                    parameters=common, tags=["srd"],
                                    description="A landed pass, from ingest to the catalogue."),
-        publish_pass.to_deployment(PROCESS_DEPLOYMENT, parameters=common, tags=["srd"]),
-        expect_pass.to_deployment(PROCESS_DEPLOYMENT, parameters={"config": config}, tags=["srd"],
+        publish_pass.to_deployment(name, parameters=common, tags=["srd"]),
+        expect_pass.to_deployment(name, parameters={"config": config}, tags=["srd"],
                                   description="A predicted pass: alerts when it never lands."),
     ]
 

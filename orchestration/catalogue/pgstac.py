@@ -65,9 +65,17 @@ class PgstacCatalogue(CatalogueStore):
 
     def ensure_collection(self, collection: dict) -> bool:
         from psycopg.types.json import Jsonb
+        import psycopg
         if self.get_collection(collection["id"]) is not None:
             return False
-        self._exec("SELECT create_collection(%s)", [Jsonb(strip_links(collection))])
+        try:
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('srd_publish'))")
+                cur.execute("SELECT create_collection(%s)", [Jsonb(strip_links(collection))])
+        except psycopg.errors.UniqueViolation:
+            return False                 # a concurrent publisher created it first: same content
+        except psycopg.Error as e:
+            raise CatalogueError(f"pgstac: {str(e).strip()}", path=_redact(self.dsn)) from None
         return True
 
     def get_collection(self, cid: str) -> dict | None:
@@ -86,6 +94,9 @@ class PgstacCatalogue(CatalogueStore):
         import psycopg
         try:
             with self._conn.transaction(), self._conn.cursor() as cur:
+                # pgstac creates item partitions on first load into a collection, and that is not
+                # safe against concurrent loaders: publishers take turns (publishing is cheap)
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('srd_publish'))")
                 cur.execute("SELECT body_sha256 FROM public.srd_publish WHERE collection=%s AND id=%s "
                             "FOR UPDATE", [cid, iid])
                 row = cur.fetchone()

@@ -25,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--satellite", action="append", help="satellite (repeatable; default all)")
     p.add_argument("--from-stage", choices=("ingest", "decode", "level1", "ortho", "publish"), default="decode",
                    help="recompute from this stage (default decode: the archive is already ingested)")
+    p.add_argument("--name", default="srd", help="deployment name of the station's 'srd serve' (default srd)")
     p.add_argument("--dry-run", action="store_true", help="list the passes, submit nothing")
     p.add_argument("--local", action="store_true", help="run in this process, one pass at a time")
     p.add_argument("--no-wait", action="store_true", help="submit and return without waiting")
@@ -96,14 +97,13 @@ def _submit(cfg, passes, campaign, args) -> list[dict]:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from orchestration.service import PROCESS_DEPLOYMENT
     from srd.errors import SrdError
     runs = []
     with get_client(sync_client=True) as client:
         try:
-            dep = client.read_deployment_by_name(f"process_pass/{PROCESS_DEPLOYMENT}")
+            dep = client.read_deployment_by_name(f"process_pass/{args.name}")
         except ObjectNotFound:
-            raise SrdError("no process_pass/srd deployment: start 'srd serve' first (or use --local)") from None
+            raise SrdError(f"no process_pass/{args.name} deployment: start 'srd serve' first (or use --local)") from None
         for p in passes:
             fr = client.create_flow_run_from_deployment(
                 dep.id, parameters={"manifest": str(p.manifest), "config": str(cfg.source),

@@ -27,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--poll", type=float, default=2.0, help="landing directory poll interval, s (default 2)")
     p.add_argument("--hours", type=float, default=24.0, help="predicted passes scheduled as expectations (default 24)")
     p.add_argument("--margin", type=float, default=600.0, help="seconds after LOS before a missing pass alerts")
+    p.add_argument("--name", default="srd", help="deployment name of this station (default srd); "
+                   "stations sharing a Prefect server need distinct names")
     p.add_argument("--limit", type=int, default=2, help="concurrent process_pass runs (default 2)")
     p.set_defaults(func=run)
 
@@ -47,9 +49,9 @@ def run(args) -> int:
     try:
         httpd, http_base = start_http(root, args.http_port)
         config = str(cfg.source)
-        deployments = build_deployments(config, http_base, args.limit)
+        deployments = build_deployments(config, http_base, args.limit, args.name)
         info = asyncio.run(setup_server(config, cfg, deployments, args.hours, args.margin))
-        watcher = LandingWatcher(cfg.directory("landing"), args.poll)
+        watcher = LandingWatcher(cfg.directory("landing"), args.poll, args.name)
         watcher.start()
         ui = os.environ["PREFECT_API_URL"].rstrip("/").removesuffix("/api")
         print(f"srd serve: Prefect UI {ui}  products {http_base}  landing {cfg.directory('landing')}", flush=True)

@@ -187,3 +187,18 @@ def test_concurrent_publishers_into_a_new_collection(scenes, cfg, tmp_path):
     store = EmbeddedCatalogue(tmp_path / "cat")
     assert store.count() == 3
     assert len([ln for ln in store.get_collection("spot-6-ortho")["links"] if ln["rel"] == "item"]) == 2
+
+
+def test_concurrent_publishers_pgstac(pgstac_dsn, scenes, cfg):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from orchestration.catalogue.pgstac import PgstacCatalogue
+
+    def pub(s):
+        with PgstacCatalogue(pgstac_dsn) as store:
+            return publish_scene(store, s, cfg).outcome
+
+    with ThreadPoolExecutor(3) as ex:
+        assert sorted(ex.map(pub, scenes * 2)) == ["created"] * 3 + ["unchanged"] * 3
+    with PgstacCatalogue(pgstac_dsn) as store:
+        assert store.count() == 3

@@ -90,13 +90,13 @@ files = ["{DEFAULTS}/instruments/nominal.toml", "{DEFAULTS}/instruments/reduced.
 class Serve:
     """A running ``srd serve`` subprocess (its own process group, so it can be killed whole)."""
 
-    def __init__(self, toml: Path, api: str, results: Path) -> None:
-        self.toml, self.api, self.results = toml, api, results
+    def __init__(self, toml: Path, api: str, results: Path, name: str = "srd") -> None:
+        self.toml, self.api, self.results, self.name = toml, api, results, name
         self.log = toml.parent / f"serve-{time.time_ns()}.log"
         env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_LOCAL_STORAGE_PATH": str(results),
                "PREFECT_HOME": str(results.parent / "serve-home")}
         self.proc = subprocess.Popen([sys.executable, "-m", "srd.cli", "--config", str(toml), "serve",
-                                      "--http-port", "0", "--poll", "0.5", "--hours", "0"],
+                                      "--http-port", "0", "--poll", "0.5", "--hours", "0", "--name", name],
                                      cwd=toml.parent, env=env, stdout=open(self.log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
@@ -241,7 +241,7 @@ def _publish_and_check(api: Api, serve: Serve, store, stac_validator, backend: s
     prod = root / "products" / pid
     scenes = [write_scene(prod, f"{pid}_S{i}", cloud=10.0 * i, offset_m=(0, -300.0 * i)) for i in (1, 2, 3)]
     count0 = store.count()                  # other tests of the module may have published a pass
-    fr = api.run_deployment("publish_pass/srd", {"pass_id": pid})
+    fr = api.run_deployment(f"publish_pass/{serve.name}", {"pass_id": pid})
     run = api.wait_run(fr["id"])
     assert run["state"]["type"] == "COMPLETED", run["state"]
     from orchestration.catalogue.base import SearchQuery
@@ -274,7 +274,7 @@ def _publish_and_check(api: Api, serve: Serve, store, stac_validator, backend: s
             url = a["data"].split("(")[1].rstrip(")") if "](" in a["data"] else a["data"]
             stac_validator.validate(httpx.get(url).json())
     # publishing again: nothing published twice
-    fr2 = api.run_deployment("publish_pass/srd", {"pass_id": pid})
+    fr2 = api.run_deployment(f"publish_pass/{serve.name}", {"pass_id": pid})
     run2 = api.wait_run(fr2["id"])
     t2 = json.loads(next(a for a in api.artifacts(run2["id"]) if (a.get("key") or "").startswith("scenes-"))["data"])
     assert {r["published"] for r in t2} == {"unchanged"}
@@ -292,7 +292,7 @@ def test_publish_through_prefect_embedded(station, prefect_api, stac_validator):
 def test_publish_through_prefect_pgstac(prefect_api, pgstac_dsn, stac_validator, tmp_path):
     from orchestration.catalogue.pgstac import PgstacCatalogue
     toml = station_toml(tmp_path / "pg", f'backend = "pgstac"\ndsn = "{pgstac_dsn}"')
-    serve = Serve(toml, prefect_api, tmp_path / "results")
+    serve = Serve(toml, prefect_api, tmp_path / "results", name="pg")
     try:
         with PgstacCatalogue(pgstac_dsn) as store:
             _publish_and_check(Api(prefect_api), serve, store, stac_validator, "pgstac")
@@ -321,7 +321,7 @@ def test_killing_the_worker_mid_pass_and_restarting_completes_it(prefect_api, tm
     api = Api(prefect_api)
     toml = station_toml(tmp_path / "k")
     root = tmp_path / "k" / "srd-data"
-    serve = Serve(toml, prefect_api, tmp_path / "results")
+    serve = Serve(toml, prefect_api, tmp_path / "results", name="kill")
     try:
         pid = simulate(toml, root / "landing", start="2026-11-29T10:04:00Z", duration=0.5)
         deadline = time.monotonic() + 120
@@ -334,7 +334,7 @@ def test_killing_the_worker_mid_pass_and_restarting_completes_it(prefect_api, tm
         assert api.flow_runs(pid, "process_pass")[0]["state"]["type"] in ("RUNNING", "COMPLETED", "FAILED")
     finally:
         serve.kill()
-    serve = Serve(toml, prefect_api, tmp_path / "results")
+    serve = Serve(toml, prefect_api, tmp_path / "results", name="kill")
     try:
         assert pid in serve.banner or "resumed 1" in serve.banner or \
             api.flow_runs(pid, "process_pass")[0]["state"]["type"] in TERMINAL
