@@ -135,8 +135,9 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
     ``work`` is an int64 scratch array of at least 5·(nroots+1) + nn + 32 entries. Decoding follows
     Berlekamp–Massey (error locator Λ), Chien search (roots of Λ at positions 0..nn-1) and
     Forney (e = X^(1-fcr)·Ω(X⁻¹)/Λ'(X⁻¹)); it fails when deg Λ ≠ BM length, when Λ has fewer
-    roots in range than its degree, or when the corrected word is not a codeword (then ``cw``
-    may hold a partial correction: callers keep the received word).
+    roots in range than its degree, or when the error pattern found does not reproduce all
+    nroots syndromes (i.e. the corrected word would not be a codeword); ``cw`` is then left
+    as received.
     """
     ns = nroots + 1
     synd = work[0:ns]
@@ -153,11 +154,12 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
         return 0
     for i in range(nroots):
         synd[i] = 0
+        tt[i] = (fcr + i) % 255                     # log of the root β^(fcr+i)
     for j in range(nroots):
         rj = rem[j]
         for i in range(nroots):
             a = synd[i]
-            synd[i] = (expb[logb[a] + (fcr + i) % 255] if a != 0 else 0) ^ rj
+            synd[i] = (expb[logb[a] + tt[i]] if a != 0 else 0) ^ rj
     nonzero = False
     for i in range(nroots):
         a = synd[i]
@@ -225,10 +227,10 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
                     t -= 255
                 tt[i] = t
         if sacc == 0:
-            if nroot == L:
-                return -1
             pos[nroot] = p
             nroot += 1
+            if nroot == L:      # deg Λ = L: all its roots are found
+                break
     if nroot != L:
         return -1
 
@@ -253,12 +255,19 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
                 den ^= expb[(logb[lam[i]] + xinv * (i - 1)) % 255]
         if den == 0 or num == 0:    # a zero error value is not a valid error pattern
             return -1
-        le = (d * ((1 - fcr) % 255) + logb[num] + 255 - logb[den]) % 255
-        cw[p] ^= expb[le]
+        bb[k] = (d * ((1 - fcr) % 255) + logb[num] + 255 - logb[den]) % 255   # log of the error value
 
-    # verification: the corrected word must be a codeword
-    if remainder_bytes_conv(cw, nn, gtab, rem):
-        return -2
+    # verification: the error pattern must reproduce every syndrome (⇔ the corrected word is a
+    # codeword), checked before anything is changed: a failure leaves ``cw`` as received
+    for i in range(nroots):
+        acc = synd[i]
+        e = (fcr + i) % 255
+        for k in range(nroot):
+            acc ^= expb[(bb[k] + (nn - 1 - pos[k]) * e) % 255]
+        if acc != 0:
+            return -2
+    for k in range(nroot):
+        cw[pos[k]] ^= expb[bb[k]]
     return L
 
 
