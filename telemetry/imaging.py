@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from srd.timescale import gps_to_utc, leap_seconds_at_utc
 from telemetry import imaging_kernels as ik
+from telemetry import scene_kernels as sk
 
 # ---------------------------------------------------------------------------- Sun
 
@@ -135,6 +136,7 @@ class Imager:
         self.attitude = attitude
         self.inst_to_body = inst_to_body
         self._los: dict = {}
+        self._footprint: dict = {}
         self._slope = terrain.slope_map()
         # a slope bound holds within one coarse cell of its cell (see Terrain.slope_map)
         self._reach = terrain.SLOPE_BLOCK * min(abs(terrain.dlat), abs(terrain.dlon) * np.cos(
@@ -177,11 +179,17 @@ class Imager:
                                 "Earth (pointing too far off nadir)", field="pointing")
         return lon, lat, h
 
-    def footprint_m(self, band: str, times: np.ndarray) -> float:
-        """Approximate ground sample distance (m) of ``band`` at nadir for these times."""
-        pos, _ = self.attitude.orbit.state(np.atleast_1d(times)[:1])
-        alt = np.linalg.norm(pos[0]) - 6371000.0
-        return float(self.instrument.band(band).ifov_rad * alt)
+    def footprint_m(self, band: str, times=None) -> float:
+        """Approximate ground sample distance (m) of ``band`` at nadir: IFOV × altitude at
+        the middle of the orbit table — one value per datatake, so the scene's
+        anti-aliasing does not depend on how lines are grouped into calls."""
+        if band not in self._footprint:
+            orb = self.attitude.orbit
+            tm = 0.5 * (orb.times[0] + orb.times[-1]) if hasattr(orb, "times") else np.atleast_1d(times)[0]
+            pos, _ = orb.state(np.array([tm]))
+            alt = np.linalg.norm(pos[0]) - 6371000.0
+            self._footprint[band] = float(self.instrument.band(band).ifov_rad * alt)
+        return self._footprint[band]
 
     def radiance(self, band: str, module, times: np.ndarray) -> tuple[np.ndarray, ...]:
         """TOA radiance (lines, detectors) before the optics' MTF, with the ground points.
@@ -196,7 +204,7 @@ class Imager:
         sun, dist = sun_position(times)
         refl = np.empty(lon.shape)
         cos_sun = np.empty(lon.shape)
-        ik.sample_scene(lon, lat, h, np.ascontiguousarray(sun), BAND_INDEX[band],
+        sk.sample_scene(lon, lat, h, np.ascontiguousarray(sun), BAND_INDEX[band],
                         self.footprint_m(band, times), *self.scene.kernel_args, refl, cos_sun)
         b = self.instrument.band(band)
         rad = refl * b.solar_irradiance * np.maximum(cos_sun, 0.0) / (np.pi * dist[:, None] ** 2)

@@ -10,19 +10,54 @@ anchors' interpolated distance and are refined by secant iterations to the same
 tolerance — a shortcut that relies on the DEM being smooth over ``anchor_step``
 detectors (always true for a bilinear DEM coarser than that), with a full trace as
 fallback when the refinement moves far from its start. Light time and aberration are neglected (documented simplification).
+
+Numba's on-disk cache keys a function on *its own* source file only: a kernel calling a
+kernel of another module keeps running the stale inlined callee after that module
+changes. So every kernel here calls only kernels of this file (and scene sampling lives
+in :mod:`telemetry.scene_kernels` with the scene).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from telemetry.scene_kernels import dem_height, reflectance_at
 
 WGS84_A = 6378137.0
 WGS84_F = 1.0 / 298.257223563
 WGS84_B = WGS84_A * (1.0 - WGS84_F)
 WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
 WGS84_EP2 = WGS84_E2 / (1.0 - WGS84_E2)
+
+
+@njit(cache=True)
+def dem_height(dem: np.ndarray, lat0: float, lon0: float, dlat: float, dlon: float,
+               lat_rad: float, lon_rad: float) -> float:
+    """Bilinear height (m above the ellipsoid) of a regular lon/lat grid (radians; node
+    (i, j) at ``lat0 + i·dlat``, ``lon0 + j·dlon``), clamped to the grid's edge outside."""
+    fi = (lat_rad - lat0) / dlat
+    fj = (lon_rad - lon0) / dlon
+    ni = dem.shape[0]
+    nj = dem.shape[1]
+    fi = min(max(fi, 0.0), ni - 1.0)
+    fj = min(max(fj, 0.0), nj - 1.0)
+    i0 = min(np.int64(fi), ni - 2) if ni > 1 else 0
+    j0 = min(np.int64(fj), nj - 2) if nj > 1 else 0
+    ti = fi - i0 if ni > 1 else 0.0
+    tj = fj - j0 if nj > 1 else 0.0
+    i1 = i0 + 1 if ni > 1 else 0
+    j1 = j0 + 1 if nj > 1 else 0
+    return ((dem[i0, j0] * (1 - tj) + dem[i0, j1] * tj) * (1 - ti)
+            + (dem[i1, j0] * (1 - tj) + dem[i1, j1] * tj) * ti)
+
+
+@njit(cache=True)
+def dem_heights(dem: np.ndarray, lat0: float, lon0: float, dlat: float, dlon: float,
+                lat_rad: np.ndarray, lon_rad: np.ndarray) -> np.ndarray:
+    """:func:`dem_height` at every point of 1-D arrays (radians) → metres."""
+    out = np.empty(lat_rad.shape[0])
+    for k in range(lat_rad.shape[0]):
+        out[k] = dem_height(dem, lat0, lon0, dlat, dlon, lat_rad[k], lon_rad[k])
+    return out
 
 
 @njit(cache=True)
@@ -260,26 +295,3 @@ def locate_lines(pos: np.ndarray, rot: np.ndarray, los: np.ndarray, dem: np.ndar
                 lat_out[i, j] = np.nan
                 h_out[i, j] = np.nan
     return missed
-
-
-@njit(cache=True)
-def sample_scene(lon: np.ndarray, lat: np.ndarray, h: np.ndarray, sun: np.ndarray, band: int,
-                 footprint: float, seed: np.int64, cloud_threshold: float, texture: np.ndarray,
-                 tex_lon0: float, tex_lat0: float, tex_dlon: float, tex_dlat: float,
-                 refl_out: np.ndarray, cos_sun_out: np.ndarray) -> None:
-    """Reflectance of ``band`` and cosine of the solar zenith angle (ellipsoid normal) at
-    ground points (nl, nd) radians/m; ``sun`` (nl, 3) unit ITRF vectors towards the Sun."""
-    for i in range(lon.shape[0]):
-        work = np.empty(4)
-        for j in range(lon.shape[1]):
-            lo = lon[i, j]
-            la = lat[i, j]
-            if not np.isfinite(lo):
-                refl_out[i, j] = 0.0
-                cos_sun_out[i, j] = 0.0
-                continue
-            cl = np.cos(la)
-            cos_sun_out[i, j] = (cl * np.cos(lo) * sun[i, 0] + cl * np.sin(lo) * sun[i, 1]
-                                 + np.sin(la) * sun[i, 2])
-            refl_out[i, j] = reflectance_at(lo, la, h[i, j], band, footprint, seed, cloud_threshold,
-                                            texture, tex_lon0, tex_lat0, tex_dlon, tex_dlat, work)

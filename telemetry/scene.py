@@ -73,14 +73,12 @@ class Terrain:
 
     def height(self, lon_deg, lat_deg) -> np.ndarray:
         """Ellipsoidal height (m) at points (degrees), bilinear, clamped at the edges."""
-        lon = np.radians(np.asarray(lon_deg, np.float64))
-        lat = np.radians(np.asarray(lat_deg, np.float64))
-        out = np.empty(np.broadcast(lon, lat).shape)
-        lo, la = np.broadcast_arrays(lon, lat)
-        flat = out.reshape(-1)
-        for k, (a, b) in enumerate(zip(lo.reshape(-1), la.reshape(-1))):
-            flat[k] = sk.dem_height(self.heights, self.lat0, self.lon0, self.dlat, self.dlon, b, a)
-        return out
+        from telemetry import imaging_kernels as ik
+        lon, lat = np.broadcast_arrays(np.radians(np.asarray(lon_deg, np.float64)),
+                                       np.radians(np.asarray(lat_deg, np.float64)))
+        out = ik.dem_heights(self.heights, self.lat0, self.lon0, self.dlat, self.dlon,
+                             np.ascontiguousarray(lat.ravel()), np.ascontiguousarray(lon.ravel()))
+        return out.reshape(lon.shape) if lon.ndim else float(out[0])
 
     def contains(self, lon_deg, lat_deg) -> np.ndarray:
         """True where the point lies inside the grid (not clamped)."""

@@ -21,6 +21,9 @@ threshold). Everything finer than twice the sampling footprint is averaged out
 Reflectances are top-of-atmosphere reflectance factors (unitless, 0..1) per band
 index 0 PAN, 1 B0 blue, 2 B1 green, 3 B2 red, 4 B3 NIR. PAN is the weighted sum
 ``PAN_WEIGHTS`` of B0..B3 (its 450–745 nm response), so PAN and MS are consistent.
+
+Numba's on-disk cache keys a function on its own source file only, so the kernels that
+sample the scene live here with it (never call them from another kernel module).
 """
 from __future__ import annotations
 
@@ -125,11 +128,10 @@ def land_reflectance(x: float, y: float, h: float, footprint: float, seed: np.in
                      out: np.ndarray) -> None:
     """B0..B3 reflectance of the synthetic land cover at local (x, y) metres and ellipsoidal
     height ``h`` (m) into ``out[0:4]``."""
-    # ---- regional zones
-    zone = value_noise(x, y, 6000.0, seed, 1) + 0.35 * (value_noise(x, y, 1700.0, seed, 2) - 0.5)
-    lake = value_noise(x, y, 3000.0, seed, 3) + 0.3 * (value_noise(x, y, 700.0, seed, 4) - 0.5)
-    # ---- parcels: jittered Voronoi, cell ≈ 220 m, rotated by a regional angle
-    ang = 0.6 * value_noise(x, y, 20000.0, seed, 5)
+    # ---- parcels: jittered Voronoi, cells ≈ 220 × 140 m, axes rotated by a constant
+    # angle per seed (a spatially varying angle would shear the lattice over the
+    # thousands of km between the points and the coordinate origin)
+    ang = 0.2 + 0.9 * _hash(seed, 0, 0, 5)
     ca = np.cos(ang)
     sa = np.sin(ang)
     u = (ca * x + sa * y) / 220.0
@@ -140,6 +142,8 @@ def land_reflectance(x: float, y: float, h: float, footprint: float, seed: np.in
     d2 = 1e9
     cid_u = iu
     cid_v = iv
+    cpx = 0.0
+    cpy = 0.0
     for du in range(-1, 2):
         for dv in range(-1, 2):
             cu = iu + du
@@ -154,12 +158,20 @@ def land_reflectance(x: float, y: float, h: float, footprint: float, seed: np.in
                 d1 = d
                 cid_u = cu
                 cid_v = cv
+                cpx = px
+                cpy = py
             elif d < d2:
                 d2 = d
     edge = 0.5 * (d2 - d1)          # ≈ distance to the parcel boundary (m)
     r1 = _hash(cid_u, cid_v, seed, 12)
     r2 = _hash(cid_u, cid_v, seed, 13)
     r3 = _hash(cid_u, cid_v, seed, 14)
+    # ---- regional zones, evaluated at the parcel's centre so a parcel has one class
+    zx = ca * cpx * 220.0 - sa * cpy * 140.0
+    zy = sa * cpx * 220.0 + ca * cpy * 140.0
+    zone = value_noise(zx, zy, 6000.0, seed, 1) + 0.35 * (value_noise(zx, zy, 1700.0, seed, 2) - 0.5)
+    lake = value_noise(x, y, 3000.0, seed, 3) + 0.3 * (value_noise(x, y, 700.0, seed, 4) - 0.5)
+    woods = value_noise(zx, zy, 1200.0, seed, 6)
     # ---- class of the parcel
     cls = CROP
     if h > 1500.0 + 150.0 * (r1 - 0.5):
@@ -172,17 +184,17 @@ def land_reflectance(x: float, y: float, h: float, footprint: float, seed: np.in
         cls = URBAN
     elif zone < 0.22:
         cls = FOREST if r2 < 0.75 else STUBBLE
+    elif woods < 0.3 + 0.15 * r2:
+        cls = FOREST          # copses and woods clustered at the kilometre scale
     else:
-        if r2 < 0.32:
+        if r2 < 0.35:
             cls = CROP
-        elif r2 < 0.55:
+        elif r2 < 0.6:
             cls = SOIL
-        elif r2 < 0.75:
+        elif r2 < 0.8:
             cls = STUBBLE
-        elif r2 < 0.9:
-            cls = VINEYARD
         else:
-            cls = FOREST
+            cls = VINEYARD
     for b in range(4):
         out[b] = CLASS_SPECTRA[cls, b]
     bright = 0.85 + 0.3 * r3
@@ -285,27 +297,6 @@ def reflectance_at(lon_rad: float, lat_rad: float, h: float, band: int, footprin
 
 
 @njit(cache=True)
-def dem_height(dem: np.ndarray, lat0: float, lon0: float, dlat: float, dlon: float,
-               lat_rad: float, lon_rad: float) -> float:
-    """Bilinear height (m above the ellipsoid) of a regular lon/lat grid (radians; node
-    (i, j) at ``lat0 + i·dlat``, ``lon0 + j·dlon``), clamped to the grid's edge outside."""
-    fi = (lat_rad - lat0) / dlat
-    fj = (lon_rad - lon0) / dlon
-    ni = dem.shape[0]
-    nj = dem.shape[1]
-    fi = min(max(fi, 0.0), ni - 1.0)
-    fj = min(max(fj, 0.0), nj - 1.0)
-    i0 = min(np.int64(fi), ni - 2) if ni > 1 else 0
-    j0 = min(np.int64(fj), nj - 2) if nj > 1 else 0
-    ti = fi - i0 if ni > 1 else 0.0
-    tj = fj - j0 if nj > 1 else 0.0
-    i1 = i0 + 1 if ni > 1 else 0
-    j1 = j0 + 1 if nj > 1 else 0
-    return ((dem[i0, j0] * (1 - tj) + dem[i0, j1] * tj) * (1 - ti)
-            + (dem[i1, j0] * (1 - tj) + dem[i1, j1] * tj) * ti)
-
-
-@njit(cache=True)
 def render_grid(lon_rad: np.ndarray, lat_rad: np.ndarray, h: np.ndarray, band: int,
                 footprint: float, seed: np.int64, cloud_threshold: float, texture: np.ndarray,
                 tex_lon0: float, tex_lat0: float, tex_dlon: float, tex_dlat: float) -> np.ndarray:
@@ -328,3 +319,26 @@ def cloud_grid(lon_rad: np.ndarray, lat_rad: np.ndarray, seed: np.int64) -> np.n
         x, y = local_xy(lon_rad[k], lat_rad[k])
         out[k] = cloud_field(x, y, seed)
     return out
+
+
+@njit(cache=True)
+def sample_scene(lon: np.ndarray, lat: np.ndarray, h: np.ndarray, sun: np.ndarray, band: int,
+                 footprint: float, seed: np.int64, cloud_threshold: float, texture: np.ndarray,
+                 tex_lon0: float, tex_lat0: float, tex_dlon: float, tex_dlat: float,
+                 refl_out: np.ndarray, cos_sun_out: np.ndarray) -> None:
+    """Reflectance of ``band`` and cosine of the solar zenith angle (ellipsoid normal) at
+    ground points (nl, nd) radians/m; ``sun`` (nl, 3) unit ITRF vectors towards the Sun."""
+    for i in range(lon.shape[0]):
+        work = np.empty(4)
+        for j in range(lon.shape[1]):
+            lo = lon[i, j]
+            la = lat[i, j]
+            if not np.isfinite(lo):
+                refl_out[i, j] = 0.0
+                cos_sun_out[i, j] = 0.0
+                continue
+            cl = np.cos(la)
+            cos_sun_out[i, j] = (cl * np.cos(lo) * sun[i, 0] + cl * np.sin(lo) * sun[i, 1]
+                                 + np.sin(la) * sun[i, 2])
+            refl_out[i, j] = reflectance_at(lo, la, h[i, j], band, footprint, seed, cloud_threshold,
+                                            texture, tex_lon0, tex_lat0, tex_dlon, tex_dlat, work)
