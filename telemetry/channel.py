@@ -37,9 +37,19 @@ from srd.errors import ConfigError
 # ----------------------------------------------------------------------------- coding
 
 class ChannelCoder:
-    """Frames → CADUs (RS encode with interleave → randomise → ASM) for one profile."""
+    """Frames → CADUs (RS encode with interleave → randomise → ASM) for one profile.
 
-    def __init__(self, coding) -> None:
+    ``template``: optionally a frame (e.g. the idle frame) that recurs with only its bytes
+    2..4 (the 24-bit VC frame count) changing. Reed-Solomon is linear over GF(2) in either
+    basis, so the parity of such a frame is the template's parity XOR the parity
+    contribution of each count byte, tabulated once with the same encoder (256 × 3 rows).
+    Exact — the tests compare it with the direct encoding — and 4× cheaper for the idle
+    frames that fill most of a pass.
+    """
+
+    COUNT_BYTES = (2, 3, 4)
+
+    def __init__(self, coding, template: bytes | np.ndarray | None = None) -> None:
         from decode.randomiser import coding_pn
         from decode.reed_solomon import ReedSolomon
         self.coding = coding
@@ -47,16 +57,47 @@ class ChannelCoder:
         self.pn = np.asarray(coding_pn(coding), np.uint8)
         self.asm = np.frombuffer(coding.asm_bytes, np.uint8)
         self.cadu_length = coding.cadu_length
+        self._tpl = None
+        if template is not None:
+            tpl = np.array(np.frombuffer(bytes(template), np.uint8))
+            if tpl.size != coding.frame_length:
+                raise ValueError(f"template must be {coding.frame_length} bytes, got {tpl.size}")
+            tpl[list(self.COUNT_BYTES)] = 0
+            k = coding.frame_length
+            unit = np.zeros((256 * len(self.COUNT_BYTES), k), np.uint8)
+            for i, pos in enumerate(self.COUNT_BYTES):
+                unit[i * 256:(i + 1) * 256, pos] = np.arange(256)
+            par = np.asarray(self.rs.encode(np.vstack([tpl[None], unit])), np.uint8)[:, k:]
+            self._tpl = tpl
+            self._tpl_parity = par[0]
+            self._count_parity = par[1:].reshape(len(self.COUNT_BYTES), 256, -1)
+
+    def _template_rows(self, frames: np.ndarray) -> np.ndarray:
+        a, b = self.COUNT_BYTES[0], self.COUNT_BYTES[-1] + 1
+        return ((frames[:, :a] == self._tpl[:a]).all(1) & (frames[:, b:] == self._tpl[b:]).all(1))
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """(n, 223·I) frames → (n, ASM + 255·I) CADUs, uint8."""
         frames = np.ascontiguousarray(frames, np.uint8)
-        if frames.ndim != 2 or frames.shape[1] != self.coding.frame_length:
-            raise ValueError(f"frames must be (n, {self.coding.frame_length}), got {frames.shape}")
+        k = self.coding.frame_length
+        if frames.ndim != 2 or frames.shape[1] != k:
+            raise ValueError(f"frames must be (n, {k}), got {frames.shape}")
         out = np.empty((len(frames), self.cadu_length), np.uint8)
-        out[:, :self.asm.size] = self.asm
-        if len(frames):
-            out[:, self.asm.size:] = np.asarray(self.rs.encode(frames), np.uint8) ^ self.pn
+        a = self.asm.size
+        out[:, :a] = self.asm
+        if not len(frames):
+            return out
+        rows = self._template_rows(frames) if self._tpl is not None else np.zeros(len(frames), bool)
+        if rows.any():
+            f = frames[rows]
+            par = self._tpl_parity ^ self._count_parity[0][f[:, 2]]
+            for i, pos in enumerate(self.COUNT_BYTES[1:], start=1):
+                par ^= self._count_parity[i][f[:, pos]]
+            out[rows, a:a + k] = f
+            out[rows, a + k:] = par
+        if not rows.all():
+            out[~rows, a:] = np.asarray(self.rs.encode(frames[~rows]), np.uint8)
+        out[:, a:] ^= self.pn
         return out
 
 
@@ -204,11 +245,11 @@ class BitSink:
             return
         if data.size == 0:
             return
-        v = int(np.packbits(np.r_[self._rest, np.zeros(8 - k, np.uint8)])[0])
-        prev = np.empty_like(data)
-        prev[0] = v >> (8 - k)
-        prev[1:] = data[:-1]
-        out = ((prev.astype(np.uint16) << (8 - k)) & 0xFF).astype(np.uint8) | (data >> k)
+        v = int(np.packbits(np.r_[self._rest, np.zeros(8 - k, np.uint8)])[0])   # rest in the top k bits
+        out = np.empty_like(data)
+        np.right_shift(data, k, out=out)
+        out[1:] |= data[:-1] << np.uint8(8 - k)          # uint8 shift drops the bits already sent
+        out[0] |= v
         self._out(out.tobytes())
         self._rest = np.unpackbits(data[-1:])[8 - k:]
 

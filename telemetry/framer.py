@@ -135,7 +135,7 @@ class ChannelFramer:
         self._hdr = {v: bytearray(F.pack_aos_header(self.scid, v, 0, replay).tobytes())
                      for v in [*self.vcs, self.idle_vcid]}
         self._idle_zone = bytes([IDLE_FILL]) * self.zone
-        self._idle_frame_template = (bytes(self._hdr[self.idle_vcid])
+        self.idle_frame_template = (bytes(self._hdr[self.idle_vcid])
                                      + F.MPDU_FHP.put(F.FHP_IDLE_DATA).to_bytes(2, "big") + self._idle_zone)
 
     # ------------------------------------------------------------------ input
@@ -229,7 +229,7 @@ class ChannelFramer:
         """``n`` consecutive idle frames at once (they differ only in their VC count)."""
         c = (self.idle_count + np.arange(n, dtype=np.int64)) % F.VC_COUNT_MODULUS
         out = np.empty((n, self.frame_length), np.uint8)
-        out[:] = np.frombuffer(self._idle_frame_template, np.uint8)
+        out[:] = np.frombuffer(self.idle_frame_template, np.uint8)
         out[:, 2], out[:, 3], out[:, 4] = c >> 16, (c >> 8) & 0xFF, c & 0xFF
         self.idle_count = int((self.idle_count + n) % F.VC_COUNT_MODULUS)
         self.idle_frames += n

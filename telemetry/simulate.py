@@ -213,12 +213,13 @@ def _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, work, 
     channels = sorted(vcmap.modules_by_channel)
     chan_of_module = {m: c for c, ms in vcmap.modules_by_channel.items() for m in ms}
     expected = int(math.ceil((t_end - t0 + 2 * latency_s) * rate / (sat.coding.cadu_length * 8)))
-    coder = ChannelCoder(sat.coding)
     tmp_files = {c: work / landing.channel_file(pid, c) for c in channels}     # renamed at the end
-    links = {c: _Downlink(c, ChannelFramer(sat, c, rate, t0, latency_s=latency_s, spill_dir=str(work)), coder,
-                          ChannelWriter(tmp_files[c], c, sat.coding, imp, expected_cadus=expected,
-                                        rate_bps=rate))
-             for c in channels}
+    links = {}
+    for c in channels:
+        framer = ChannelFramer(sat, c, rate, t0, latency_s=latency_s, spill_dir=str(work))
+        links[c] = _Downlink(c, framer, ChannelCoder(sat.coding, template=framer.idle_frame_template),
+                             ChannelWriter(tmp_files[c], c, sat.coding, imp, expected_cadus=expected,
+                                           rate_bps=rate))
     pkt_truth = _PacketTruth(work / "packets")
     n_blocks = n_pixels = 0
     anc_i = 0

@@ -196,3 +196,15 @@ def test_invalid_impairments():
         Impairments(invert=((1.0, 0.0),))
     with pytest.raises(ConfigError):
         Impairments(slips=-1)
+
+
+def test_template_fast_path_equals_direct_encoding(cfg, coding, coder):
+    from telemetry.framer import ChannelFramer
+    fr = ChannelFramer(cfg.satellite("SPOT-6"), "A", RATE, 0.0)
+    fast = ChannelCoder(coding, template=fr.idle_frame_template)
+    rng = np.random.default_rng(3)
+    idle = np.tile(np.frombuffer(fr.idle_frame_template, np.uint8), (300, 1))
+    idle[:, 2:5] = rng.integers(0, 256, (300, 3), dtype=np.uint8)    # any VC count
+    mixed = np.vstack([idle[:150], frames_rng(20, coding, 4), idle[150:]])
+    assert np.array_equal(fast.encode(mixed), coder.encode(mixed))
+    assert fast._template_rows(mixed).sum() == 300
