@@ -152,18 +152,6 @@ def _decode_at(buf, q, xor_row, block, params, to_conv, to_dual, gtab, expb, log
 
 
 @njit(cache=True)
-def _polarity(d, asm_bits):
-    """Polarity from the ASM bits: 0 normal, 1 inverted, -1 ambiguous (within asm_bits/8 of
-    half the bits — the RS code cannot tell polarity, so such a position is not decoded)."""
-    margin = max(asm_bits // 8, 1)
-    if 2 * d <= asm_bits - 2 * margin:
-        return 0
-    if 2 * d >= asm_bits + 2 * margin:
-        return 1
-    return -1
-
-
-@njit(cache=True)
 def next_asm_state(buf, nbytes, q, pol, asm, asm_bits, tol, cadu_bits):
     """What the ASM after the CADU at ``q`` (polarity ``pol``) says about that CADU:
     1 confirmed (exactly on the lattice, same polarity); 0 contradicted (on the lattice with
@@ -381,21 +369,14 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                     q2 = q + o
                     if q2 < 0 or q2 + cadu_bits > nbits:
                         continue
-                    p2 = _polarity(asm_distance(buf, nbytes, q2, asm, asm_bits), asm_bits)
-                    if p2 < 0:
-                        continue
-                    if _decode_at(buf, q2 + asm_bits, xor_rows[p2], block, params, to_conv, to_dual, gtab, expb, logb,
-                            out_frames[n], out_corr[n], cw, work, True):
+                    # polarity: that of the ASM just matched at q (a 1-2 bit shift of it is
+                    # no longer a clean witness)
+                    if _decode_at(buf, q2 + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb,
+                                  logb, out_frames[n], out_corr[n], cw, work, True):
                         ev_kind[ne] = EV_SLIP
                         ev_bit[ne] = q2
                         ev_val[ne] = o
                         ne += 1
-                        if p2 != inv:
-                            ev_kind[ne] = EV_POLARITY
-                            ev_bit[ne] = q2
-                            ev_val[ne] = p2
-                            ne += 1
-                            inv = p2
                         q = q2
                         good = True
                         break

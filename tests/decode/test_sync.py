@@ -368,3 +368,22 @@ def test_simulator_channel(coding, tmp_path):
     inv = [e for e in w.log.events if e["kind"] == "inverted"][0]
     (first, last, count), = st.inverted_stretches
     assert inv["byte"] <= first <= inv["byte"] + 1024 and abs(count - inv["bits"] / CADU_BITS) <= 2
+
+
+@pytest.mark.parametrize("update", [{"interleave": 2}, {"asm": "352EF853", "randomiser": False},
+                                    {"interleave": 5, "asm_max_bit_errors": 2, "flywheel_frames": 1}])
+def test_other_profiles(coding, update):
+    """Framing parameters come from the profile (interleave, ASM, randomiser, tolerances)."""
+    prof = coding.model_copy(update=update)
+    enc2 = ReedSolomon(prof), coding_pn(prof), np.frombuffer(prof.asm_bytes, np.uint8)
+    rng = np.random.default_rng(30)
+    n, cbits = 12, 8 * prof.cadu_length
+    frames = rng.integers(0, 256, (n, prof.frame_length), dtype=np.uint8)
+    cadus = np.concatenate([np.tile(enc2[2], (n, 1)), enc2[0].encode(frames) ^ enc2[1]], axis=1)
+    bits = np.concatenate([rng.integers(0, 2, 999, dtype=np.uint8), np.unpackbits(cadus.ravel()),
+                           rng.integers(0, 2, 3 * cbits, dtype=np.uint8)])
+    bits = np.delete(bits, 999 + 6 * cbits + 100)                 # a slip early in CADU 6:
+    b, st = decode_bits(prof, bits, chunk=5000)                   # RS recovers it one bit off
+    got = check_no_wrong_frame(b, frames)
+    assert set(got) == set(range(n)) and [s[1] for s in st.slips] == [-1]
+    assert b.frames.shape[1] == prof.frame_length and b.corrected.shape[1] == prof.interleave
