@@ -45,6 +45,8 @@ from srd.errors import (ChecksumError, ManifestError, SrdError, TelemetryError,
                         UnknownSatelliteError)
 
 DEFAULT_CHUNK = 8 << 20
+#: passes at least this large decode their channels in parallel processes (spawn costs ~1 s)
+PARALLEL_MIN_BYTES = 256 << 20
 MANIFEST_FIELDS = {"satellite": str, "pass_id": str, "channels": list}
 
 
@@ -153,14 +155,14 @@ class _Sink:
         self.files = pkt_files
         self.ccsds_only = ccsds_only
         self.anc_vc = None if ccsds_only else sat.virtual_channels.ancillary
-        self.merger = AncillaryMerger()
+        self.ancillary: list[Packet] = []        # merged across channels by the caller
         self.tracker = ApidTracker(expected_length=None if ccsds_only else _expected_length(sat),
                                    timed=not ccsds_only)
 
     def put(self, pkts: list[Packet]) -> None:
         for p in pkts:
             if p.vcid == self.anc_vc:
-                self.merger.add(p)
+                self.ancillary.append(p)
             else:
                 self.tracker.add(p)
                 self.files.write(p)
@@ -294,17 +296,101 @@ def _decode_channel(ch: _Channel, sat, sink: _Sink, ccsds_only: bool, chunk_byte
     return rep, errors
 
 
+@dataclass
+class _ChannelResult:
+    report: ChannelReport | None
+    errors: list
+    ancillary: list            # Packet of the ancillary VC (merged by the parent)
+    apid_stats: dict           # APID -> ApidStats of the packets written by this channel
+    packet_dir: Path
+
+
+def _channel_job(ch: _Channel, sat, ccsds_only: bool, chunk_bytes: int, packet_dir: Path,
+                 progress: Callable[[int], None] | None) -> _ChannelResult:
+    """Decode one channel into its own packet directory (runs in-process or in a worker)."""
+    files = PacketFiles(packet_dir)
+    sink = _Sink(files, sat, ccsds_only)
+    try:
+        rep, errs = _decode_channel(ch, sat, sink, ccsds_only, chunk_bytes, progress)
+    except TelemetryError as e:                     # unreadable channel file
+        rep, errs = None, [e.to_dict()]
+    finally:
+        files.close()
+    return _ChannelResult(rep, errs, sink.ancillary, dict(sink.tracker.stats), packet_dir)
+
+
+_PROGRESS = None                # shared byte counter of the worker processes
+
+
+def _worker_init(counter) -> None:
+    global _PROGRESS
+    _PROGRESS = counter
+
+
+def _worker_progress(n: int) -> None:
+    with _PROGRESS.get_lock():
+        _PROGRESS.value += n
+
+
+def _worker(ch, sat, ccsds_only, chunk_bytes, packet_dir) -> _ChannelResult:
+    return _channel_job(ch, sat, ccsds_only, chunk_bytes, packet_dir, _worker_progress)
+
+
+def _run_channels(channels: list[_Channel], sat, ccsds_only: bool, chunk_bytes: int, tmp: Path,
+                  progress, workers: int) -> list[_ChannelResult]:
+    """Decode every channel, in ``workers`` processes when > 1 (one channel per core)."""
+    dirs = [tmp / f".packets-{i}" for i in range(len(channels))]
+    if workers <= 1 or len(channels) <= 1:
+        return [_channel_job(c, sat, ccsds_only, chunk_bytes, d, progress) for c, d in zip(channels, dirs)]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, wait
+    ctx = mp.get_context("spawn")           # no fork of a possibly threaded parent (Prefect, rich)
+    counter = ctx.Value("q", 0)
+    seen = 0
+    with ProcessPoolExecutor(max_workers=min(workers, len(channels)), mp_context=ctx,
+                             initializer=_worker_init, initargs=(counter,)) as ex:
+        futs = [ex.submit(_worker, c, sat, ccsds_only, chunk_bytes, d) for c, d in zip(channels, dirs)]
+        pending = set(futs)
+        while pending:
+            _, pending = wait(pending, timeout=0.25)
+            if progress:
+                v = counter.value
+                if v > seen:
+                    progress(v - seen)
+                    seen = v
+        return [f.result() for f in futs]
+
+
+def _merge_packet_dirs(results: list[_ChannelResult], dest: PacketFiles) -> None:
+    """Move each channel's packet files into ``dest`` (image APIDs are per channel; an APID on
+    several channels — other missions — is concatenated channel after channel)."""
+    for r in results:
+        if not r.packet_dir.exists():
+            continue
+        for f in sorted(r.packet_dir.iterdir()):
+            target = dest.dir / f.name
+            if not target.exists():
+                os.replace(f, target)
+            else:
+                with open(target, "ab") as out, open(f, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 22)
+                f.unlink()
+        r.packet_dir.rmdir()
+
+
 # ---------------------------------------------------------------------------- the stage
 
 def run(source: str | Path, out_dir: str | Path, cfg, *, satellite: str | None = None,
         ccsds_only: bool = False, satellite_profile=None, chunk_bytes: int = DEFAULT_CHUNK,
-        progress: Callable[[int], None] | None = None) -> DecodeReport:
+        progress: Callable[[int], None] | None = None, workers: int | None = None) -> DecodeReport:
     """Decode one pass (manifest) or one channel file into ``<out_dir>/<pass_id>/``.
 
     ``satellite``: configured satellite name (bare channel files; default: by SCID).
     ``satellite_profile``: a :class:`station_config.models.Satellite` used as is (other
-    missions, tests). ``progress(n_bytes)`` is called after each chunk. Never raises for bad
-    telemetry: problems are in ``report.errors`` and ``report.status``.
+    missions, tests). ``progress(n_bytes)`` is called as chunks are decoded. ``workers``:
+    processes decoding channels in parallel (default: one per channel and core when the pass
+    holds at least :data:`PARALLEL_MIN_BYTES`; 1 = in-process). Never raises for bad telemetry:
+    problems are in ``report.errors`` and ``report.status``.
     """
     t0 = time.perf_counter()
     source = Path(source)
@@ -316,7 +402,11 @@ def run(source: str | Path, out_dir: str | Path, cfg, *, satellite: str | None =
         return _failed(pid, source, out_dir, [e.to_dict()], t0, None)
     tmp = temp_dir(out_dir, inp.pass_id)
     try:
-        report = _decode_pass(inp, tmp, source, out_dir, cfg, ccsds_only, chunk_bytes, progress, t0)
+        if workers is None:
+            size = sum(c.path.stat().st_size for c in inp.channels if c.path.is_file())
+            workers = min(len(inp.channels), os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+        report = _decode_pass(inp, tmp, source, out_dir, cfg, ccsds_only, chunk_bytes, progress, t0,
+                              workers)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)        # nothing half-written survives a crash
         raise
@@ -325,33 +415,41 @@ def run(source: str | Path, out_dir: str | Path, cfg, *, satellite: str | None =
 
 
 def _decode_pass(inp: _Input, tmp: Path, source: Path, out_dir: Path, cfg, ccsds_only: bool,
-                 chunk_bytes: int, progress, t0: float) -> DecodeReport:
+                 chunk_bytes: int, progress, t0: float, workers: int = 1) -> DecodeReport:
     sat = inp.satellite
     pkt_files = PacketFiles(tmp / "packets")
-    sink = _Sink(pkt_files, sat, ccsds_only)
-    channels, errors, warnings = [], list(inp.errors), []
+    errors, warnings = list(inp.errors), []
+    results = _run_channels(inp.channels, sat, ccsds_only, chunk_bytes, tmp, progress, workers)
+    channels = [r.report for r in results if r.report is not None]
+    tracker_stats: dict = {}
+    merger = AncillaryMerger()
+    for r in results:
+        errors += r.errors
+        for p in r.ancillary:
+            merger.add(p)
+        for a, st in r.apid_stats.items():
+            if a in tracker_stats:                        # same APID on several channels
+                t = tracker_stats[a]
+                for k in ("packets", "sequence_gaps", "packets_missing", "length_errors", "duplicates",
+                          "out_of_order", "bytes"):
+                    setattr(t, k, getattr(t, k) + getattr(st, k))
+            else:
+                tracker_stats[a] = st
+    _merge_packet_dirs(results, pkt_files)
     try:
-        for ch in inp.channels:
-            try:
-                rep, errs = _decode_channel(ch, sat, sink, ccsds_only, chunk_bytes, progress)
-            except TelemetryError as e:                 # unreadable channel file
-                errors.append(e.to_dict())
-                continue
-            channels.append(rep)
-            errors += errs
         # ancillary merge (time order), then its accounting and files
-        anc_pkts = list(sink.merger.merged())
-        anc_tracker = ApidTracker(expected_length=sink.tracker.expected_length, timed=True)
+        anc_pkts = list(merger.merged())
+        anc_tracker = ApidTracker(expected_length=None if ccsds_only else _expected_length(sat), timed=True)
         for p in anc_pkts:
             anc_tracker.add(p)
             pkt_files.write(p)
     finally:
         pkt_files.close()
-    apid_stats = dict(sink.tracker.stats)
+    apid_stats = dict(tracker_stats)
     for a, s in anc_tracker.stats.items():
-        s.duplicates = sink.merger.duplicates.get(a, 0)
+        s.duplicates = merger.duplicates.get(a, 0)
         apid_stats[a] = s
-    for a, n in sink.merger.conflicts.items():
+    for a, n in merger.conflicts.items():
         errors.append({"error": "DecodeError", "message": f"APID {a:#05x}: {n} ancillary packet(s) differ "
                        "between channels under the same (time, sequence count); first copy kept"})
     bands, datatakes, anc_rows = [], [], {}

@@ -250,3 +250,22 @@ def test_counts_agree_with_the_independent_icd_referee(cfg, clean_pass, tmp_path
         for apid, units in pkt["units"].items():
             if int(apid, 16) >= 0x100:                         # image APIDs live on one channel
                 assert rep.apids[apid]["packets"] >= units
+
+
+def test_parallel_channels_identical_to_in_process(cfg, impaired_pass, tmp_path):
+    """Two worker processes (one per channel) write exactly what the in-process decode writes."""
+    manifest, _ = impaired_pass
+    seen = []
+    a = run(manifest, tmp_path / "seq", cfg, workers=1)
+    b = run(manifest, tmp_path / "par", cfg, workers=2, progress=seen.append)
+    assert sum(seen) == b.channel_bytes
+    da, db = a.to_dict(), b.to_dict()
+    for d in (da, db):
+        for k in ("wall_time_s", "throughput_mbps", "peak_rss_mb", "level0_dir"):
+            d.pop(k)
+    assert da == db
+    la, lb = tmp_path / "seq" / a.pass_id, tmp_path / "par" / b.pass_id
+    files = sorted(p.relative_to(la) for p in la.rglob("*") if p.is_file() and p.name != "decode_report.json")
+    assert files == sorted(p.relative_to(lb) for p in lb.rglob("*") if p.is_file() and p.name != "decode_report.json")
+    for f in files:
+        assert (la / f).read_bytes() == (lb / f).read_bytes(), f
