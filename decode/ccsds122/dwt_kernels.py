@@ -82,51 +82,41 @@ def inv_int_1d(x, n, tmp):
 
 @njit(cache=True)
 def fwd_float_1d(x, n, tmp):
-    """Float 9/7 forward transform of ``x[:n]`` in place (analysis by convolution)."""
+    """Float 9/7 forward transform of ``x[:n]`` in place (analysis filters, §3.2).
+    ``tmp``: scratch of at least 2n + 8 float64."""
     half = n >> 1
+    e = tmp[n:]                      # x extended by 4 samples each side: e[i + 4] = x[i]
+    for i in range(-4, n + 4):
+        e[i + 4] = x[_ext(i, n)]
     for j in range(half):
-        c = 2 * j
-        s = _H[0] * x[c]
-        for k in range(1, 5):
-            s += _H[k] * (x[_ext(c - k, n)] + x[_ext(c + k, n)])
-        tmp[j] = s
-        c = 2 * j + 1
-        s = _G[0] * x[c]
-        for k in range(1, 4):
-            s += _G[k] * (x[_ext(c - k, n)] + x[_ext(c + k, n)])
-        tmp[half + j] = s
-    for i in range(n):
-        x[i] = tmp[i]
+        c = 2 * j + 4
+        tmp[j] = (_H[0] * e[c] + _H[1] * (e[c - 1] + e[c + 1]) + _H[2] * (e[c - 2] + e[c + 2])
+                  + _H[3] * (e[c - 3] + e[c + 3]) + _H[4] * (e[c - 4] + e[c + 4]))
+        c += 1
+        x[half + j] = (_G[0] * e[c] + _G[1] * (e[c - 1] + e[c + 1])
+                       + _G[2] * (e[c - 2] + e[c + 2]) + _G[3] * (e[c - 3] + e[c + 3]))
+    for j in range(half):
+        x[j] = tmp[j]
 
 
 @njit(cache=True)
 def inv_float_1d(x, n, tmp):
-    """Float 9/7 inverse (synthesis) of ``x[:n]`` in place: upsample and filter each band."""
+    """Float 9/7 inverse (synthesis filters, §3.2) of ``x[:n]`` in place; ``tmp`` ≥ n + 8."""
     half = n >> 1
-    for i in range(n):
-        tmp[i] = 0.0
-    # low band samples sit at even positions, high band at odd positions of the output
-    for i in range(n):
-        s = 0.0
-        # low-pass synthesis: taps at distance 0..3 from even positions 2m
-        for m in range((i - 3 + 1) >> 1, ((i + 3) >> 1) + 1):
-            d = i - 2 * m
-            if d < 0:
-                d = -d
-            if d <= 3:
-                mm = _ext(2 * m, n) >> 1
-                s += _QH[d] * x[mm]
-        # high-pass synthesis: taps at distance 0..4 from odd positions 2m+1
-        for m in range((i - 1 - 4 + 1) >> 1, ((i - 1 + 4) >> 1) + 1):
-            d = i - (2 * m + 1)
-            if d < 0:
-                d = -d
-            if d <= 4:
-                mm = (_ext(2 * m + 1, n) - 1) >> 1
-                s += _QG[d] * x[half + mm]
-        tmp[i] = s
-    for i in range(n):
-        x[i] = tmp[i]
+    r = tmp[:half + 4]               # r[i + 2] = low[i], i = -2 .. half + 1
+    d = tmp[half + 4:n + 8]          # d[i + 2] = high[i]
+    for i in range(-2, half + 2):
+        ir = -i if i < 0 else (2 * half - 1 - i if i >= half else i)
+        idd = -i - 1 if i < 0 else (2 * (half - 1) - i if i >= half else i)
+        r[i + 2] = x[ir]
+        d[i + 2] = x[half + idd]
+    for m in range(half):
+        k = m + 2
+        x[2 * m] = (_QH[0] * r[k] + _QH[2] * (r[k - 1] + r[k + 1])
+                    + _QG[1] * (d[k - 1] + d[k]) + _QG[3] * (d[k - 2] + d[k + 1]))
+        x[2 * m + 1] = (_QH[1] * (r[k] + r[k + 1]) + _QH[3] * (r[k - 1] + r[k + 2])
+                        + _QG[0] * d[k] + _QG[2] * (d[k - 1] + d[k + 1])
+                        + _QG[4] * (d[k - 2] + d[k + 2]))
 
 
 @njit(cache=True, inline="always")
@@ -214,27 +204,91 @@ def inv_int_2d(img, levels):
 
 
 @njit(cache=True)
+def _fwd_float_cols(img, h, w, tmp):
+    """Float 9/7 forward along the columns of img[:h, :w], row-vectorised."""
+    half = h >> 1
+    for j in range(half):
+        c = 2 * j
+        a0 = c
+        a1, b1 = _r(c - 1, h), _r(c + 1, h)
+        a2, b2 = _r(c - 2, h), _r(c + 2, h)
+        a3, b3 = _r(c - 3, h), _r(c + 3, h)
+        a4, b4 = _r(c - 4, h), _r(c + 4, h)
+        for k in range(w):
+            tmp[j, k] = (_H[0] * img[a0, k] + _H[1] * (img[a1, k] + img[b1, k])
+                         + _H[2] * (img[a2, k] + img[b2, k]) + _H[3] * (img[a3, k] + img[b3, k])
+                         + _H[4] * (img[a4, k] + img[b4, k]))
+        c = 2 * j + 1
+        g1, h1 = _r(c - 1, h), _r(c + 1, h)
+        g2, h2 = _r(c - 2, h), _r(c + 2, h)
+        g3, h3 = _r(c - 3, h), _r(c + 3, h)
+        for k in range(w):
+            tmp[half + j, k] = (_G[0] * img[c, k] + _G[1] * (img[g1, k] + img[h1, k])
+                                + _G[2] * (img[g2, k] + img[h2, k])
+                                + _G[3] * (img[g3, k] + img[h3, k]))
+    for i in range(h):
+        for k in range(w):
+            img[i, k] = tmp[i, k]
+
+
+@njit(cache=True, inline="always")
+def _rl(i, half):
+    """Low band index i extended symmetrically (r[-i] = r[i], r[half-1+i] = r[half-i]): the
+    even samples of the whole-sample symmetric extension of the signal."""
+    if i < 0:
+        return -i
+    if i >= half:
+        return 2 * half - 1 - i
+    return i
+
+
+@njit(cache=True, inline="always")
+def _dl(i, half):
+    """High band index extended (d[-i] = d[i-1], d[half-1+i] = d[half-1-i])."""
+    if i < 0:
+        return -i - 1
+    if i >= half:
+        return 2 * (half - 1) - i
+    return i
+
+
+@njit(cache=True)
+def _inv_float_cols(img, h, w, tmp):
+    """Float 9/7 inverse along the columns of img[:h, :w], row-vectorised."""
+    half = h >> 1
+    for m in range(half):
+        r0, rm, rp, rp2 = m, _rl(m - 1, half), _rl(m + 1, half), _rl(m + 2, half)
+        d0 = half + m
+        dm = half + _dl(m - 1, half)
+        dm2 = half + _dl(m - 2, half)
+        dp = half + _dl(m + 1, half)
+        dp2 = half + _dl(m + 2, half)
+        for k in range(w):
+            tmp[2 * m, k] = (_QH[0] * img[r0, k] + _QH[2] * (img[rm, k] + img[rp, k])
+                             + _QG[1] * (img[dm, k] + img[d0, k])
+                             + _QG[3] * (img[dm2, k] + img[dp, k]))
+            tmp[2 * m + 1, k] = (_QH[1] * (img[r0, k] + img[rp, k])
+                                 + _QH[3] * (img[rm, k] + img[rp2, k]) + _QG[0] * img[d0, k]
+                                 + _QG[2] * (img[dm, k] + img[dp, k])
+                                 + _QG[4] * (img[dm2, k] + img[dp2, k]))
+    for i in range(h):
+        for k in range(w):
+            img[i, k] = tmp[i, k]
+
+
+@njit(cache=True)
 def fwd_float_2d(img, levels):
     """3-level float 9/7 forward DWT of ``img`` (float64) in place."""
     rows, cols = img.shape
     m = max(rows, cols)
-    line = np.empty(m, np.float64)
-    tmp = np.empty(m, np.float64)
+    tmp = np.empty(2 * m + 16, np.float64)
+    tmp2 = np.empty((rows, cols), np.float64)
     for lev in range(levels):
         h = rows >> lev
         w = cols >> lev
         for r in range(h):
-            for c in range(w):
-                line[c] = img[r, c]
-            fwd_float_1d(line, w, tmp)
-            for c in range(w):
-                img[r, c] = line[c]
-        for c in range(w):
-            for r in range(h):
-                line[r] = img[r, c]
-            fwd_float_1d(line, h, tmp)
-            for r in range(h):
-                img[r, c] = line[r]
+            fwd_float_1d(img[r], w, tmp)
+        _fwd_float_cols(img, h, w, tmp2)
 
 
 @njit(cache=True)
@@ -242,23 +296,14 @@ def inv_float_2d(img, levels):
     """Inverse of :func:`fwd_float_2d` in place."""
     rows, cols = img.shape
     m = max(rows, cols)
-    line = np.empty(m, np.float64)
-    tmp = np.empty(m, np.float64)
+    tmp = np.empty(2 * m + 16, np.float64)
+    tmp2 = np.empty((rows, cols), np.float64)
     for lev in range(levels - 1, -1, -1):
         h = rows >> lev
         w = cols >> lev
-        for c in range(w):
-            for r in range(h):
-                line[r] = img[r, c]
-            inv_float_1d(line, h, tmp)
-            for r in range(h):
-                img[r, c] = line[r]
+        _inv_float_cols(img, h, w, tmp2)
         for r in range(h):
-            for c in range(w):
-                line[c] = img[r, c]
-            inv_float_1d(line, w, tmp)
-            for c in range(w):
-                img[r, c] = line[c]
+            inv_float_1d(img[r], w, tmp)
 
 
 @njit(cache=True)
