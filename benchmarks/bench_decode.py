@@ -166,10 +166,11 @@ from station_config import load_config
 from decode.run import run
 cfg = load_config()
 t, c = time.perf_counter(), time.process_time()
-rep = run(sys.argv[1], sys.argv[2], cfg)
+rep = run(sys.argv[1], sys.argv[2], cfg, workers=int(sys.argv[3]))
 wall, cpu = time.perf_counter() - t, time.process_time() - c
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"bytes": rep.channel_bytes, "wall": wall, "cpu": cpu, "status": rep.status,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, kids.ru_maxrss) / 1024}))
 """
 
 _CHILD_PEER = """
@@ -229,7 +230,8 @@ def bench_whole_pass(seconds, work: str, profile: str = "reduced", as_json: bool
     rows = []
     for s in seconds:
         manifest = _simulated_pass(work, s, profile)
-        full = _child(_CHILD_FULL, str(manifest), os.path.join(work, "l0"))
+        full = _child(_CHILD_FULL, str(manifest), os.path.join(work, "l0"), "1")
+        par = _child(_CHILD_FULL, str(manifest), os.path.join(work, "l0"), "2")
         peer = _child(_CHILD_PEER, str(manifest))
         mbit = full["bytes"] * 8 / 1e6
         f_mbps, p_mbps = mbit / full["cpu"], peer["bytes"] * 8 / 1e6 / peer["cpu"]
@@ -239,7 +241,9 @@ def bench_whole_pass(seconds, work: str, profile: str = "reduced", as_json: bool
                      "peer_sync_rs_mbps_wall": round(peer["bytes"] * 8 / 1e6 / peer["wall"], 1),
                      "decode_over_peer": round(f_mbps / p_mbps, 3),
                      "decode_over_downlink": round(f_mbps * 1e6 / downlink, 2),
-                     "decode_rss_mb": round(full["rss_mb"]), "peer_rss_mb": round(peer["rss_mb"])})
+                     "decode_rss_mb": round(full["rss_mb"]), "peer_rss_mb": round(peer["rss_mb"]),
+                     "decode_2_workers_mbps_wall": round(mbit / par["wall"], 1),
+                     "decode_2_workers_rss_mb_per_process": round(par["rss_mb"])})
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -250,6 +254,10 @@ def bench_whole_pass(seconds, work: str, profile: str = "reduced", as_json: bool
         print(f"{r['datatake_s']:8g}s {r['channel_MB']:10.1f} {r['decode_mbps_per_core']:8.0f} Mb "
               f"{r['peer_sync_rs_mbps_per_core']:9.0f} Mb {r['decode_over_peer']:11.2f}x "
               f"{r['decode_over_downlink']:15.2f}x {r['decode_rss_mb']:8d} MB {r['peer_rss_mb']:6d} MB")
+    for r in rows:
+        print(f"{r['datatake_s']:8g}s wall clock on this shared machine: 1 process {r['decode_mbps_wall']:.0f} Mbit/s, "
+              f"2 channel workers {r['decode_2_workers_mbps_wall']:.0f} Mbit/s "
+              f"(peak RSS {r['decode_2_workers_rss_mb_per_process']} MB per process)")
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
         print(f"memory vs pass size: x{b['channel_MB'] / a['channel_MB']:.1f} stream -> "

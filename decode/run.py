@@ -45,8 +45,9 @@ from srd.errors import (ChecksumError, ManifestError, SrdError, TelemetryError,
                         UnknownSatelliteError)
 
 DEFAULT_CHUNK = 8 << 20
-#: passes at least this large decode their channels in parallel processes (spawn costs ~1 s)
-PARALLEL_MIN_BYTES = 256 << 20
+#: passes at least this large decode their channels in parallel processes: starting a spawned
+#: worker (imports, cached kernels) costs seconds, worth it only for multi-GB passes
+PARALLEL_MIN_BYTES = 2 << 30
 MANIFEST_FIELDS = {"satellite": str, "pass_id": str, "channels": list}
 
 

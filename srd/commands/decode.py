@@ -28,6 +28,9 @@ def register(sub) -> None:
                    help="generic CCSDS decoding (other missions): every APID to a packet file, "
                         "no VC/APID maps, no ancillary/image products")
     p.add_argument("--chunk-mb", type=float, default=8.0, help="read size per step (MB, default 8)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes decoding channels in parallel (default: one per channel and core "
+                        "for passes of 2 GB or more; 1 = in-process)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
@@ -50,11 +53,11 @@ def main(args) -> int:
                       TransferSpeedColumn(), TimeRemainingColumn(), transient=True) as bar:
             task = bar.add_task(f"decode {src.name}", total=total or None)
             report = run(src, args.out, cfg, satellite=args.satellite, ccsds_only=args.ccsds_only,
-                         chunk_bytes=int(args.chunk_mb * (1 << 20)),
+                         chunk_bytes=int(args.chunk_mb * (1 << 20)), workers=args.workers,
                          progress=lambda n: bar.advance(task, n))
     else:
         report = run(src, args.out, cfg, satellite=args.satellite, ccsds_only=args.ccsds_only,
-                     chunk_bytes=int(args.chunk_mb * (1 << 20)))
+                     chunk_bytes=int(args.chunk_mb * (1 << 20)), workers=args.workers)
     if args.json:
         emit_json(report.to_dict())
     else:
