@@ -25,7 +25,7 @@ With ``--whole-pass S1,S2`` it instead runs the whole ``srd decode`` stage on si
 per core, with each one's peak RSS (see :func:`bench_whole_pass`).
 
 usage: benchmarks/bench_decode.py [--cadus N] [--repeat R] [--json] [--pass-gb G]
-                                  [--whole-pass S1,S2 [--work DIR]]
+                                  [--whole-pass S1,S2 [--work DIR]] [--big-gb G [--work DIR]]
 """
 from __future__ import annotations
 
@@ -265,6 +265,68 @@ def bench_whole_pass(seconds, work: str, profile: str = "reduced", as_json: bool
     return 0
 
 
+def _big_pass(work, gb: float, seconds: float = 20.0, profile: str = "reduced"):
+    """A multi-GB pass for the memory test: the simulated pass's frames repeated with the VC frame
+    counts continued (RS-encoded, randomised, ASM, like the terminal), until each channel holds
+    ``gb``/2 GB. Packet sequence counts and line counters repeat (reported as losses/overwrites):
+    this measures streaming memory, not products."""
+    from pathlib import Path
+    from decode import formats as F
+    from decode.frames import parse_headers
+    d = Path(work) / f"big_{gb:g}GB"
+    if (d / "big.json").exists():
+        return d / "big.json"
+    src = _simulated_pass(work, seconds, profile)
+    m = json.loads(src.read_text())
+    sat = load_config().satellite(m["satellite"])
+    coding = sat.coding
+    rs, pn = ReedSolomon(coding), coding_pn(coding)
+    asm = np.frombuffer(coding.asm_bytes, np.uint8)
+    d.mkdir(parents=True, exist_ok=True)
+    chans = []
+    t = time.perf_counter()
+    for c in m["channels"]:
+        dec = ChannelDecoder(coding)
+        parts = []
+        with open(src.parent / c["file"], "rb") as f:
+            for chunk in iter(lambda: f.read(8 << 20), b""):
+                b = dec.work(chunk)
+                parts.append(b.frames[b.ok])
+        frames = np.concatenate(parts)
+        h = parse_headers(frames)
+        span = {v: int(h["count"][h["vcid"] == v].max()) + 1 for v in np.unique(h["vcid"]).tolist()}
+        reps = max(1, int(gb / 2 * (1 << 30) / (len(frames) * coding.cadu_length)))
+        out = d / f"big_{c['name']}.bin"
+        with open(out, "wb") as f:
+            for r in range(reps):
+                fr = frames.copy()
+                cnt = h["count"].copy()
+                for v, n in span.items():
+                    sel = h["vcid"] == v
+                    cnt[sel] = (cnt[sel] + r * n) % F.VC_COUNT_MODULUS
+                fr[:, 2], fr[:, 3], fr[:, 4] = cnt >> 16, (cnt >> 8) & 0xFF, cnt & 0xFF
+                for a in range(0, len(fr), 8192):
+                    blk = rs.encode(fr[a:a + 8192]) ^ pn
+                    f.write(np.concatenate([np.tile(asm, (len(blk), 1)), blk], axis=1).tobytes())
+        chans.append({"name": c["name"], "file": out.name, "bytes": out.stat().st_size, "sha256": "unchecked"})
+    man = dict(m, pass_id="big", channels=chans)
+    (d / "big.json").write_text(json.dumps(man))
+    print(f"  built a {sum(c['bytes'] for c in chans) / 1e9:.1f} GB pass in {time.perf_counter() - t:.0f} s")
+    return d / "big.json"
+
+
+def bench_big_pass(work: str, gb: float, as_json: bool = False) -> int:
+    """Peak RSS and per-core rate of ``srd decode`` on a multi-GB pass (issue 4: < 1 GB RSS)."""
+    manifest = _big_pass(work, gb)
+    full = _child(_CHILD_FULL, str(manifest), os.path.join(work, "l0big"), "1")
+    row = {"channel_GB": round(full["bytes"] / 1e9, 2), "decode_mbps_per_core": round(full["bytes"] * 8 / 1e6 / full["cpu"], 1),
+           "decode_mbps_wall": round(full["bytes"] * 8 / 1e6 / full["wall"], 1), "peak_rss_mb": round(full["rss_mb"])}
+    print(json.dumps(row) if as_json else
+          f"srd decode on a {row['channel_GB']} GB pass (one process): {row['decode_mbps_per_core']:.0f} Mbit/s per core, "
+          f"{row['decode_mbps_wall']:.0f} wall, peak RSS {row['peak_rss_mb']} MB (target < 1024 MB)")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cadus", type=int, default=8000, help="CADUs per test stream (default 8000 ≈ 8 MB)")
@@ -274,7 +336,11 @@ def main(argv=None) -> int:
     ap.add_argument("--whole-pass", metavar="S1,S2", help="only the whole decode stage on simulated passes "
                     "with datatakes of S1, S2... seconds (e.g. 1,20)")
     ap.add_argument("--work", default="/tmp/srd-bench-decode", help="cache of simulated passes (--whole-pass)")
+    ap.add_argument("--big-gb", type=float, default=0.0, help="only the whole decode stage on a G GB pass "
+                    "(the simulated 20 s pass repeated with continued frame counts): peak RSS")
     a = ap.parse_args(argv)
+    if a.big_gb:
+        return bench_big_pass(a.work, a.big_gb, a.json)
     if a.whole_pass:
         return bench_whole_pass([float(x) for x in a.whole_pass.split(",")], a.work, as_json=a.json)
     if a.pass_gb:

@@ -97,9 +97,9 @@ def engine(args) -> None:
     hs = load_heights(SHARED / "dem" / "N44E005.hgt", geoid=SHARED / "dem" / "egm96_15.gtx",
                       bounds_lonlat=(lon.min(), lat.min(), lon.max(), lat.max()))
     lg = build_location_grid(rpc.project, grid, hs)
-    arr = ortho_dask(FileSource(args.input), grid, lg, hs, "cubic", np.uint16, args.tile)
+    arr = ortho_dask(FileSource(args.input), grid, lg, hs, "cubic", np.uint16, args.tile, as_xarray=False)
     sink = TiledSink(Path(args.out), grid, 1, np.uint16)
-    stream_to(arr.data, sink.write, workers=args.workers)
+    stream_to(arr, sink.write, workers=args.workers)
     sink.close()
     print(json.dumps({"wall_s": time.perf_counter() - t0, "grid": lg.to_dict()}))
 

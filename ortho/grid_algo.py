@@ -145,6 +145,20 @@ class LocationGrid:
                 heights.dem, self.dcol, self.drow, float(heights.fallback_h), col, row, h)
         return col, row, h, int(nf)
 
+    def source_bounds(self, y0: float, x0: float, ny: int, nx: int) -> tuple[float, float, float, float] | None:
+        """(col min, col max, row min, row max) of the image positions of an output tile, from
+        the grid nodes around it (interpolation never leaves their hull); None when the tile
+        reaches outside the grid (extrapolated positions: scan them instead)."""
+        s = self.step
+        a, b = math.floor(y0 / s), math.ceil((y0 + ny - 1) / s)
+        c, d = math.floor(x0 / s), math.ceil((x0 + nx - 1) / s)
+        GY, GX = self.gcol.shape[1:]
+        if a < 0 or c < 0 or b > GY - 1 or d > GX - 1:
+            return None
+        gc = self.gcol[:, a:b + 1, c:d + 1]
+        gr = self.grow[:, a:b + 1, c:d + 1]
+        return float(gc.min()), float(gc.max()), float(gr.min()), float(gr.max())
+
     def to_dict(self) -> dict:
         return {"step_px": self.step, "height_levels_m": [round(float(v), 3) for v in self.levels],
                 "nodes": int(self.gcol.size), "max_error_px": self.max_error_px,

@@ -281,12 +281,12 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
             timings[f"grid_{kind}"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             arr = ortho_dask(FileSource(str(inp.path)), g, lg, heights, resampling, inp.dtype, tile,
-                             stats, inp.band_names)
+                             stats, inp.band_names, as_xarray=False)
             fname = f"{name}_{kind}.tif"
             sink = C.TiledSink(tmp / f".{fname}.raw", g, inp.bands, inp.dtype, inp.band_names,
                                tags={"SRD_PRODUCT": kind, "SRD_RESAMPLING": resampling,
                                      "SRD_HEIGHTS": heights.description, **(ms_tags or {})})
-            nblocks = arr.data.numblocks[1] * arr.data.numblocks[2]
+            nblocks = arr.numblocks[1] * arr.numblocks[2]
             done = [0]
             valid = [0]
 
@@ -297,7 +297,7 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
                 n_tiles[0] += 1
                 if progress:
                     progress(kind, done[0], nblocks)
-            stream_to(arr.data, write, workers=workers, client=client)
+            stream_to(arr, write, workers=workers, client=client)
             sink.close()
             valid_frac[kind] = valid[0] / (g.width * g.height)
             C.to_cog(sink.path, tmp / fname)

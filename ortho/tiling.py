@@ -66,13 +66,16 @@ def ortho_block(y0: int, x0: int, ny: int, nx: int, source, loc, heights, method
     nb, H, W, _ = source.info()
     col, row, _, nfall = loc.locate(y0 + shift[0], x0 + shift[1], ny, nx, heights)
     out = np.zeros((nb + 1, ny, nx), dtype=out_dtype)
-    ok = np.isfinite(col) & np.isfinite(row)
-    if not ok.any():
-        return out
-    c0 = max(0, int(math.floor(np.min(col[ok]))) - radius - 1)
-    c1 = min(W, int(math.ceil(np.max(col[ok]))) + radius + 2)
-    r0 = max(0, int(math.floor(np.min(row[ok]))) - radius - 1)
-    r1 = min(H, int(math.ceil(np.max(row[ok]))) + radius + 2)
+    bb = loc.source_bounds(y0 + shift[0], x0 + shift[1], ny, nx)
+    if bb is None:                                   # tile beyond the grid: scan the positions
+        ok = np.isfinite(col) & np.isfinite(row)
+        if not ok.any():
+            return out
+        bb = (np.min(col[ok]), np.max(col[ok]), np.min(row[ok]), np.max(row[ok]))
+    c0 = max(0, int(math.floor(bb[0])) - radius - 1)
+    c1 = min(W, int(math.ceil(bb[1])) + radius + 2)
+    r0 = max(0, int(math.floor(bb[2])) - radius - 1)
+    r1 = min(H, int(math.ceil(bb[3])) + radius + 2)
     if c1 <= c0 or r1 <= r0:
         if stats is not None:
             stats.add(nfall, 0)
@@ -80,7 +83,9 @@ def ortho_block(y0: int, x0: int, ny: int, nx: int, source, loc, heights, method
     data, valid = source.read(r0, r1, c0, c1)
     lo, hi, rnd = dtype_range(out_dtype)
     ov = np.empty((ny, nx), np.uint8)
-    K.resample(np.ascontiguousarray(data), valid, not bool(valid.all()), col - c0, row - r0,
+    col -= c0                                        # our own arrays: shift in place
+    row -= r0
+    K.resample(np.ascontiguousarray(data), valid, not bool(valid.all()), col, row,
                code, lo, hi, rnd, out[:nb], ov)
     out[nb] = ov * 255
     if stats is not None:
@@ -89,12 +94,11 @@ def ortho_block(y0: int, x0: int, ny: int, nx: int, source, loc, heights, method
 
 
 def ortho_dask(source, grid, loc, heights, method: str, out_dtype, tile: int = 1024,
-               stats: TileStats | None = None, band_names=None):
+               stats: TileStats | None = None, band_names=None, as_xarray: bool = True):
     """Lazy ortho image: an ``xarray.DataArray`` (band, y, x) over a Dask array chunked
     ``tile`` × ``tile``, bands + a trailing ``"valid"`` plane, with map coordinates of pixel
-    centres (``attrs``: crs WKT, transform)."""
+    centres (``attrs``: crs WKT, transform); the bare Dask array with ``as_xarray=False``."""
     import dask.array as da
-    import xarray as xr
     nb = source.info()[0]
     shape = (nb + 1, grid.height, grid.width)
     chunks = ((nb + 1,), _split(grid.height, tile), _split(grid.width, tile))
@@ -108,6 +112,9 @@ def ortho_dask(source, grid, loc, heights, method: str, out_dtype, tile: int = 1
     arr = da.map_blocks(fn, dtype=np.dtype(out_dtype), chunks=chunks, meta=np.empty((0, 0, 0), out_dtype),
                         name=f"ortho-{uuid.uuid4().hex}")
     assert arr.shape == shape
+    if not as_xarray:
+        return arr
+    import xarray as xr
     x, _ = grid.xy(np.zeros(grid.width), np.arange(grid.width))
     _, y = grid.xy(np.arange(grid.height), np.zeros(grid.height))
     names = list(band_names or [f"b{i + 1}" for i in range(nb)]) + ["valid"]

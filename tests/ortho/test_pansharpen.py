@@ -149,3 +149,24 @@ def test_qnr_full_resolution_side_by_side(ortho_pair, tmp_path):
     for v in q.values():
         assert 0.0 <= v["D_lambda"] < 1 and 0.0 <= v["D_s"] < 1
     assert q["srd mtf-glp-hpm"]["D_lambda"] < q["gdal_pansharpen"]["D_lambda"]
+
+
+def test_tiled_file_fusion_equals_whole_image(tmp_path):
+    """ortho.fusion.pansharpen_files (Dask tiles, windows read with halos) vs whole arrays."""
+    from ortho.fusion import pansharpen_files
+    hr = _synthetic(256, seed=9)
+    pan = np.tensordot([0.2, 0.3, 0.3, 0.2], hr, axes=1)
+    ms = PS.degrade(hr, 4, 0.3)
+    t = Affine(0.5, 0, 600000.0, 0, -0.5, 5000000.0)
+    p = _write(tmp_path / "pan.tif", pan, t, "EPSG:32631")
+    m = _write(tmp_path / "ms.tif", ms, Affine(2.0, 0, 600000.0, 0, -2.0, 5000000.0), "EPSG:32631")
+    whole = PS.pansharpen("mtf-glp-hpm", pan, PS.upsample(ms, 4, pan.shape), 4)
+    pansharpen_files(p, m, tmp_path / "pms.tif", tile=64, workers=2)
+    got = _read(tmp_path / "pms.tif")
+    assert got.shape == whole.shape
+    inner = (slice(None), slice(24, -24), slice(24, -24))     # away from the image border
+    np.testing.assert_allclose(got[inner], whole[inner], rtol=1e-5)
+    from srd.errors import ProductError
+    bad = _write(tmp_path / "ms_bad.tif", ms, Affine(2.0, 0, 600001.0, 0, -2.0, 5000000.0), "EPSG:32631")
+    with pytest.raises(ProductError, match="nest"):
+        pansharpen_files(p, bad, tmp_path / "x.tif")
