@@ -153,3 +153,30 @@ def test_ccsds122_blocks_through_level0(tmp_path, cfg, sat):
     assert np.array_equal(img[:128], blocks[0]) and np.array_equal(img[256:], blocks[2])
     assert (mask[128:256] == MASK_DECOMPRESSION).all() and (img[128:256] == 0).all()
     assert (r.lines_ok, r.lines_decompression_error) == (256, 128) and r.errors[0]["line"] == 128
+
+
+def test_two_datatakes_on_one_apid_get_suffixes(tmp_path, cfg, sat):
+    """Line counters restart with a datatake: each datatake gets its own image set (_DT<id>)."""
+    rng = np.random.default_rng(14)
+    pk = telemetry_packetizer.Packetizer(sat, compression="raw")
+    a, b = _blocks(rng, 2, 32, 256), _blocks(rng, 3, 32, 256)
+    units = [pk.image_unit(1, "PAN", 32 * i, 1e9 + i, blk, 7) for i, blk in enumerate(a)]
+    units += [pk.image_unit(1, "PAN", 32 * i, 2e9 + i, blk, 8) for i, blk in enumerate(b)]
+    _write(tmp_path, units)
+    res = build_images(tmp_path / "packets", tmp_path / "image", cfg, sat, KeyRing(cfg, {}))
+    assert sorted(r.file for r in res) == ["M1_PAN_DT7.npy", "M1_PAN_DT8.npy"]
+    assert np.array_equal(np.load(tmp_path / "image" / "M1_PAN_DT7.npy"), np.concatenate(a))
+    assert np.array_equal(np.load(tmp_path / "image" / "M1_PAN_DT8.npy"), np.concatenate(b))
+    assert json.loads((tmp_path / "image" / "M1_PAN_DT8.json").read_text())["datatake"] == 8
+
+
+def test_block_key_id_differs_from_datatake_announcement(tmp_path, cfg, sat):
+    rng = np.random.default_rng(15)
+    key = cfg.key(1)
+    pk = telemetry_packetizer.Packetizer(sat, compression="raw", key_id=1, key=key)
+    announce = Datatake(3, "mono", 0, 1, "T", 0, bytes(4))            # announced as clear
+    _write(tmp_path, [pk.image_unit(1, "PAN", 0, 1e9, _blocks(rng, 1, 32, 256)[0], 3)])
+    ring = KeyRing(cfg, {3: announce})
+    (r,) = build_images(tmp_path / "packets", tmp_path / "image", cfg, sat, ring)
+    assert r.lines_undecryptable == 32 and announce.kcv_ok is False
+    assert "datatake start announces 0" in announce.error
