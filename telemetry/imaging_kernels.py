@@ -19,7 +19,7 @@ in :mod:`telemetry.scene_kernels` with the scene).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 WGS84_A = 6378137.0
@@ -225,7 +225,7 @@ def refine(px: float, py: float, pz: float, ux: float, uy: float, uz: float,
     return -1.0, 0.0, 0.0, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def locate_lines(pos: np.ndarray, rot: np.ndarray, los: np.ndarray, dem: np.ndarray,
                  lat0: float, lon0: float, dlat: float, dlon: float, hmin: float, hmax: float,
                  slope: np.ndarray, slope_block: int, reach: float, anchor_step: int,
@@ -240,13 +240,14 @@ def locate_lines(pos: np.ndarray, rot: np.ndarray, los: np.ndarray, dem: np.ndar
     :func:`refine` (the same 0.1 mm crossing; if the guess is more than 50 m off or does
     not converge — occlusion, a cliff — the ray is traced from the top too). Outputs
     (nl, nd): lon, lat (rad), h (m). Returns the number of rays that missed the Earth
-    (their outputs are NaN).
+    (their outputs are NaN). Parallel over lines (Numba threads; TBB/OpenMP layers are
+    thread-safe).
     """
     nd = los.shape[0]
     missed = 0
-    dist = np.empty(nd)
-    u = np.empty((nd, 3))
-    for i in range(pos.shape[0]):
+    for i in prange(pos.shape[0]):          # lines are independent
+        dist = np.empty(nd)
+        u = np.empty((nd, 3))
         px = pos[i, 0]
         py = pos[i, 1]
         pz = pos[i, 2]

@@ -28,7 +28,7 @@ sample the scene live here with it (never call them from another kernel module).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 EARTH_RADIUS_M = 6371000.0
 
@@ -321,14 +321,14 @@ def cloud_grid(lon_rad: np.ndarray, lat_rad: np.ndarray, seed: np.int64) -> np.n
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def sample_scene(lon: np.ndarray, lat: np.ndarray, h: np.ndarray, sun: np.ndarray, band: int,
                  footprint: float, seed: np.int64, cloud_threshold: float, texture: np.ndarray,
                  tex_lon0: float, tex_lat0: float, tex_dlon: float, tex_dlat: float,
                  refl_out: np.ndarray, cos_sun_out: np.ndarray) -> None:
     """Reflectance of ``band`` and cosine of the solar zenith angle (ellipsoid normal) at
     ground points (nl, nd) radians/m; ``sun`` (nl, 3) unit ITRF vectors towards the Sun."""
-    for i in range(lon.shape[0]):
+    for i in prange(lon.shape[0]):
         work = np.empty(4)
         for j in range(lon.shape[1]):
             lo = lon[i, j]
