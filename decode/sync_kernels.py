@@ -24,7 +24,10 @@ phase of the PN m-sequence, interleaved, is one). Hence:
 * a frame is ``ok`` only when every RS codeword is (now) valid **and** the next ASM does not
   contradict it: an ASM exactly one CADU later with the other polarity (a flip inside this
   CADU) or 1–2 bits off the lattice (a slip inside this CADU) flags it; a frame without an ASM
-  of its own needs the next ASM to confirm lattice and polarity;
+  of its own needs the next ASM to confirm lattice and polarity; a frame that no ASM follows
+  (end of signal or data, destroyed ASM) needs ≤ ``UNCONFIRMED_MAX_CORRECTIONS`` corrections
+  per codeword — residual risk: a polarity flip (or a slip in a constant block) within the
+  first 64 bits of such a CADU's block, which no decoder can tell from a clean CADU;
 * when the ASM at the expected place is missing, the ASM is looked for at ±1, ±2 bits (slip);
   when a CADU behind a good ASM fails RS, the block is re-tried at ±1, ±2 bits and the lattice
   follows the offset whose RS decode succeeds (slip inside the ASM);
@@ -54,6 +57,14 @@ EV_SLIP = 3         # lattice moved by ev_val bits (−2..2) at ev_bit
 EV_POLARITY = 4     # polarity became ev_val (1 = inverted) at ev_bit
 EV_TRUNCATED = 5    # stream ends inside a CADU starting at ev_bit; ev_val = bits present
 EV_FLYWHEEL = 6     # ev_val CADUs framed at ev_bit.. without ASM and without a valid RS block
+
+#: A frame that no following ASM confirms (last CADU before LOS or end of data, or before a
+#: destroyed ASM) is passed as ok only with at most this many corrections per codeword: a
+#: polarity flip or a slip early in such a CADU can decode to a wrong codeword (complement,
+#: shifted constant block) whose "errors" are the bytes before the flip; ≤ 2 per codeword
+#: bounds that to a flip in the first 64 bits of the block (and costs ~0.1 % of such last
+#: frames at BER 1e-4).
+UNCONFIRMED_MAX_CORRECTIONS = 2
 
 # parameter vector indices
 P_ASM, P_ASM_BITS, P_TOL, P_CADU_BITS, P_BLOCK_BYTES, P_FLYWHEEL, P_I, P_NN, P_KK, P_NROOTS, P_FCR = range(11)
@@ -194,6 +205,14 @@ def pair_score(buf, nbytes, c, asm, asm_bits, tol, cadu_bits):
 
 
 @njit(cache=True)
+def _few_corrections(corr, interleave):
+    for i in range(interleave):
+        if corr[i] > UNCONFIRMED_MAX_CORRECTIONS or corr[i] < 0:
+            return False
+    return True
+
+
+@njit(cache=True)
 def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gtab, expb, logb,
               out_frames, out_ok, out_corr, out_bit, out_inv, ev_kind, ev_bit, ev_val, block, cw, work):
     """Frame, derandomise and RS-decode CADUs in ``buf[:nbytes]``.
@@ -292,6 +311,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
             pol = 1 if d > asm_bits - d else 0
             good = _decode_at(buf, c + asm_bits, xor_rows[pol], block, params, to_conv, to_dual, gtab, expb, logb,
                     out_frames[n], out_corr[n], cw, work, False)
+            if good and next_asm_state(buf, nbytes, c, pol, asm, asm_bits, tol, cadu_bits) < 0:
+                good = _few_corrections(out_corr[n], interleave)     # single ASM at the end of data
             ev_kind[ne] = EV_ACQUIRE
             ev_bit[ne] = c
             ev_val[ne] = c - search_from
@@ -383,8 +404,10 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                 if not good:       # re-decode at q for the per-codeword counts of the flagged frame
                     _decode_at(buf, q + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
                             out_frames[n], out_corr[n], cw, work, False)
-            if good and next_asm_state(buf, nbytes, q, inv, asm, asm_bits, tol, cadu_bits) == 0:
-                good = False
+            if good:
+                nxt = next_asm_state(buf, nbytes, q, inv, asm, asm_bits, tol, cadu_bits)
+                if nxt == 0 or (nxt < 0 and not _few_corrections(out_corr[n], interleave)):
+                    good = False
             out_ok[n] = good
             out_bit[n] = q
             out_inv[n] = inv

@@ -299,7 +299,7 @@ def test_acquisition_traps(coding, enc):
     assert (b.bit_position[b.ok] % CADU_BITS == CADU_BITS - 480).all()
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", [*range(4), *[pytest.param(s, marks=pytest.mark.slow) for s in range(4, 64)]])
 def test_random_impairments_never_pass_a_wrong_frame(coding, enc, seed):
     """Slips, polarity flips, bursts, BER and chunking at random, with constant-content frames
     (bit-shift invariant after randomisation) among random ones: no ok frame is wrong."""
