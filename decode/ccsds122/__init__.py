@@ -6,7 +6,13 @@ Public API (stable; used by the simulator for compression id 2 and by the decode
     data = ccsds122.encode(image, segment=128, bits=12)                 # lossless, integer DWT
     data = ccsds122.encode(image, segment=256, bits=12, dwt="float", bpp=1.0)   # byte-limited
     image = ccsds122.decode(data)                                       # ndarray (rows, cols)
+    image, report = ccsds122.decode_report(data)      # damaged stream: partial image + report
+    images = ccsds122.decode_many([d1, d2, ...], workers=2)    # independent images in parallel
     info = ccsds122.info(data)                                          # headers, segments, rate
+
+Segments have no length field, so within one image they are decoded one after the other (the
+encoder codes them in parallel); the kernels release the GIL, so independent images (e.g. the
+blocks of a pass, one 122 image each) decode in parallel threads with :func:`decode_many`.
 
 Stream layout (what the reference encoder writes and ICD §4.1 adopts): the image's segments
 back to back, each byte-aligned, no length fields, 8-bit code words, optimum code selection;
@@ -21,6 +27,7 @@ SegByteLimit = floor(bpp·S·64/8)) is the lossless segment cut at that length.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -29,7 +36,8 @@ from srd.errors import CompressionError
 
 from . import headers as _h
 
-__all__ = ["encode", "decode", "decode_report", "info", "StreamInfo", "DecodeReport"]
+__all__ = ["encode", "decode", "decode_report", "decode_many", "info", "StreamInfo",
+           "DecodeReport"]
 
 MIN_SIZE = 17
 MAX_S = 1 << 20
@@ -404,6 +412,21 @@ def decode(data: bytes) -> np.ndarray:
         raise CompressionError("; ".join(rep.errors), offset=first["offset"],
                                field="segment", segment=first["index"])
     return img
+
+
+def decode_many(streams, workers: int | None = None, reports: bool = False) -> list:
+    """Decode independent streams in parallel threads (the Numba kernels release the GIL).
+
+    Returns the images in order (or ``(image, DecodeReport)`` pairs when ``reports``; then a
+    damaged stream does not raise). ``workers`` defaults to the number of CPUs.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    streams = list(streams)
+    fn = decode_report if reports else decode
+    if len(streams) <= 1 or workers == 1:
+        return [fn(s) for s in streams]
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as ex:
+        return list(ex.map(fn, streams))
 
 
 def inverse(coefs: np.ndarray, rows: int, cols: int, is_int: bool, wts: np.ndarray) -> np.ndarray:

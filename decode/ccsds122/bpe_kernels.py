@@ -79,7 +79,7 @@ def bitlen(v):
 
 
 # ------------------------------------------------------------------ segment parameters
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def segment_depths(blocks, start, size):
     """(BitDepthDC, BitDepthAC) of blocks[start:start+size] (§4.2.2, eq. 12-13)."""
     bddc = 1
@@ -138,7 +138,7 @@ def ac_code_params(n):
 
 
 # --------------------------------------------------------------------------- encoder
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)
 def _code_gaggles(buf, pos, mapped, n, maxk, idlen):
     """Optimum-k split code of ``mapped`` (N-bit samples) over gaggles of 16 (§4.3.2)."""
     S = mapped.shape[0]
@@ -188,7 +188,7 @@ def _add_word(wl, wv, ws, wn, s, k, typ, ln, val, sg, ns):
     wn[s, k] = ns
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _scan_block(s, b, bp, amp, neg, wts, sig, tranB, tranD, tranG, tranH,
                 wl, wv, ws, wn, nw, st2, st3, refv, refn):
     """Words and refinement bits of block ``s`` at bit plane ``b`` (bp = b + 1), §4.5.2."""
@@ -405,7 +405,7 @@ def _choose_options(wl, wv, g0, g1, bitmax, bp, opt):
         opt[2] = 2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_body(blk, wts, is_int, bddc, bdac, buf, pos):
     """Code the segment ``blk`` (S, 64) after its header, from bit ``pos`` of zeroed ``buf``.
 
@@ -422,7 +422,7 @@ def encode_body(blk, wts, is_int, bddc, bdac, buf, pos):
 
 
 # no NRT reference counting in the hot loops (see _decode_core); allocates nothing
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)
 def _encode_core(blk, wts, is_int, bddc, bdac, buf, pos, vec, amp, neg, sig, tranH, words,
                  blkv, opts, flags):
     S = blk.shape[0]
@@ -565,7 +565,7 @@ R_WT = np.array([1, 2, 3] + [4 + k for k in range(3) for _ in range(4)]
                 + [7 + i for i in range(3) for _ in range(16)], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def word_table(buf):
     """W[i] = bytes i..i+7 of ``buf`` as a big-endian uint64 (zeros past the end)."""
     n = buf.shape[0]
@@ -604,7 +604,7 @@ def popcount(m):
     return np.int64(_ctpop(m))
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)
 def _gaggles_fast(W, pos, limit, S, n, maxk, idlen, mapped):
     """:func:`_decode_gaggles` on the word table; returns (pos, status)."""
     start = 0
@@ -648,7 +648,7 @@ def _gaggles_fast(W, pos, limit, S, n, maxk, idlen, mapped):
     return pos, OK
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decode_fast(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dckb, stop):
     """Allocate the scratch state and run :func:`_decode_core` (see there)."""
     ngag = (S + GAGGLE - 1) // GAGGLE
@@ -659,7 +659,7 @@ def decode_fast(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dck
 
 # No reference counting in the hot loop: NRT increfs/decrefs (atomic) of the array arguments
 # of inlined helpers otherwise cost ~25 ns per word. The core therefore allocates nothing.
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)
 def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dckb, stop,
                  mapped, bitmax, trans, opts, flags):
     """Decode a segment body from bit ``pos`` (≤ ``limit``) of the word table ``W``.
@@ -976,7 +976,7 @@ def _word_group(W, pos, limit, s, r0, nonsig, typ, g, opts, flags, b, mag, sig, 
     return pos, OK
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def reconstruct_fast(mag, sig, sp, dc, dckb, wts, stop, out):
     """Coefficients (weighted, block index order) of a decoded segment; where the segment was
     cut (``stop`` = [plane, stage, block]), each significant coefficient is put at the middle of

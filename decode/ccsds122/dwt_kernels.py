@@ -40,7 +40,7 @@ def _ext(i, n):
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fwd_int_1d(x, n, tmp):
     """Integer 9/7 forward transform of ``x[:n]`` in place (n even, ≥ 6); ``tmp`` ≥ n int32."""
     half = n >> 1
@@ -61,7 +61,7 @@ def fwd_int_1d(x, n, tmp):
         x[i] = tmp[i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def inv_int_1d(x, n, tmp):
     """Inverse of :func:`fwd_int_1d` (exact)."""
     half = n >> 1
@@ -80,7 +80,7 @@ def inv_int_1d(x, n, tmp):
         x[i] = tmp[i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fwd_float_1d(x, n, tmp):
     """Float 9/7 forward transform of ``x[:n]`` in place (analysis filters, §3.2).
     ``tmp``: scratch of at least 2n + 8 float64."""
@@ -99,7 +99,7 @@ def fwd_float_1d(x, n, tmp):
         x[j] = tmp[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def inv_float_1d(x, n, tmp):
     """Float 9/7 inverse (synthesis filters, §3.2) of ``x[:n]`` in place; ``tmp`` ≥ n + 8."""
     half = n >> 1
@@ -129,7 +129,7 @@ def _r(i, n):
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fwd_int_cols(img, h, w, tmp):
     """Integer 9/7 forward along columns of img[:h, :w], row-vectorised (cache friendly)."""
     half = h >> 1
@@ -151,7 +151,7 @@ def _fwd_int_cols(img, h, w, tmp):
             img[r, c] = tmp[r, c]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _inv_int_cols(img, h, w, tmp):
     """Inverse of :func:`_fwd_int_cols`."""
     half = h >> 1
@@ -172,7 +172,7 @@ def _inv_int_cols(img, h, w, tmp):
             img[r, c] = tmp[r, c]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fwd_int_2d(img, levels):
     """3-level integer 9/7 forward DWT of ``img`` (int32, rows/cols multiples of 8) in place."""
     rows, cols = img.shape
@@ -188,7 +188,7 @@ def fwd_int_2d(img, levels):
         _fwd_int_cols(img, h, w, tmp2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def inv_int_2d(img, levels):
     """Inverse of :func:`fwd_int_2d` in place."""
     rows, cols = img.shape
@@ -203,7 +203,7 @@ def inv_int_2d(img, levels):
             inv_int_1d(img[r], w, tmp)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fwd_float_cols(img, h, w, tmp):
     """Float 9/7 forward along the columns of img[:h, :w], row-vectorised."""
     half = h >> 1
@@ -252,7 +252,7 @@ def _dl(i, half):
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _inv_float_cols(img, h, w, tmp):
     """Float 9/7 inverse along the columns of img[:h, :w], row-vectorised."""
     half = h >> 1
@@ -276,7 +276,7 @@ def _inv_float_cols(img, h, w, tmp):
             img[i, k] = tmp[i, k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fwd_float_2d(img, levels):
     """3-level float 9/7 forward DWT of ``img`` (float64) in place."""
     rows, cols = img.shape
@@ -291,7 +291,7 @@ def fwd_float_2d(img, levels):
         _fwd_float_cols(img, h, w, tmp2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def inv_float_2d(img, levels):
     """Inverse of :func:`fwd_float_2d` in place."""
     rows, cols = img.shape
@@ -306,7 +306,7 @@ def inv_float_2d(img, levels):
             inv_float_1d(img[r], w, tmp)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def round_half_away(a, out):
     """Round float coefficients to int32, halves away from zero (as the reference encoder)."""
     for i in range(a.shape[0]):
@@ -315,7 +315,7 @@ def round_half_away(a, out):
             out[i, j] = np.int32(v + 0.5) if v >= 0 else -np.int32(-v + 0.5)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scale_int(img, shifts, inverse):
     """Multiply (or, inverse, divide exactly) each subband by 2**shift (§3.9 subband weights).
 
@@ -348,7 +348,7 @@ def _band(r, c, rows, cols):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def regroup(img, blocks):
     """Mallat layout (rows, cols) -> block string ``blocks`` (rows/8 * cols/8, 64), §4.1."""
     rows, cols = img.shape
@@ -373,7 +373,7 @@ def regroup(img, blocks):
                     b[(4 + y) * 8 + 4 + x] = img[4 * br + 4 * i + y, 4 * bc + 4 * j + x]  # HH1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ungroup(blocks, img):
     """Inverse of :func:`regroup`."""
     rows, cols = img.shape
@@ -398,7 +398,7 @@ def ungroup(blocks, img):
                     img[4 * br + 4 * i + y, 4 * bc + 4 * j + x] = b[(4 + y) * 8 + 4 + x]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ungroup_unweight(blocks, img, shifts):
     """:func:`ungroup` into int32 ``img`` dividing each coefficient by its subband weight
     2**shift (rounding to nearest, exact for lossless streams); ``shifts`` as in

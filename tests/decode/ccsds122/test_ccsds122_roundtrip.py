@@ -139,3 +139,13 @@ def test_bad_inputs_raise_typed_errors():
         ccsds122.decode(b"\x00" * 40)
     with pytest.raises(CompressionError, match="header"):
         ccsds122.decode(b"\x80\x00")
+
+
+def test_decode_many_threads_match_sequential():
+    rng = np.random.default_rng(9)
+    imgs = [rng.integers(0, 4096, (24 + 8 * i, 40)).astype(np.uint16) for i in range(5)]
+    streams = [ccsds122.encode(im, segment=16, bits=12) for im in imgs]
+    for out, im in zip(ccsds122.decode_many(streams, workers=2), imgs):
+        np.testing.assert_array_equal(out, im)
+    pairs = ccsds122.decode_many([streams[0][:30], streams[1]], workers=2, reports=True)
+    assert pairs[0][1].errors and not pairs[1][1].errors
