@@ -415,15 +415,18 @@ class Acquisition:
     def geoloc_grid(self, band: str, module: int) -> dict:
         """Sparse truth geolocation of ``band``/``module``: every base block's first line and
         the last line, every :data:`GEOLOC_DETECTOR_STEP`-th detector and the last;
-        lon/lat degrees, h metres above the WGS84 ellipsoid."""
+        lon/lat degrees, h metres above the WGS84 ellipsoid; ``cloud`` (bool) where the
+        truth scene has cloud at that ground point."""
         n = self.n_lines(band)
         lines = np.unique(np.r_[np.arange(0, n, self.block_lines(band)), n - 1])
         nd = self.instrument.band(band).detectors
         det = np.unique(np.r_[np.arange(0, nd, GEOLOC_DETECTOR_STEP), nd - 1])
         times = self.line_time(band, lines)
         lon, lat, h = self.imager.locate(band, module, times, det)
+        lon, lat = np.degrees(lon), np.degrees(lat)
         return {"line": lines.astype(np.int32), "detector": det.astype(np.int32),
-                "gps_time": times, "lon": np.degrees(lon), "lat": np.degrees(lat), "h": h}
+                "gps_time": times, "lon": lon, "lat": lat, "h": h,
+                "cloud": self.scene.cloud_mask(lon, lat)}
 
     def truth_dict(self) -> dict:
         """The scene/orbit/attitude/datatake parameters written to ``truth.json``."""
@@ -552,6 +555,14 @@ class Acquisition:
                 ds.write(r, 1)
                 ds.set_band_description(1, f"{b} TOA reflectance (truth)")
             os.replace(tmp, folder / f"{b}.tif")
+        # truth cloud mask on the same grid (1 = cloud), for validating level1's cloud mask
+        cm = self.scene.cloud_mask(glon, glat).astype(np.uint8)
+        tmp = folder / ".cloud_mask.tif.tmp"
+        with rasterio.open(tmp, "w", driver="GTiff", width=nx, height=ny, count=1, dtype="uint8",
+                           crs="EPSG:4326", transform=transform, compress="deflate", tiled=True) as ds:
+            ds.write(cm, 1)
+            ds.set_band_description(1, "truth cloud mask (1 = cloud)")
+        os.replace(tmp, folder / "cloud_mask.tif")
 
 
 def benchmark(cfg, instrument_name: str = "reduced", duration_s: float = 2.0,

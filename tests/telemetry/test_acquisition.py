@@ -195,12 +195,31 @@ def test_demo_pass_images_mont_ventoux(cfg, dem):
     assert late.truth_dict()["terrain"]["outside_dem_fraction"] > 0.0
 
 
-def test_clouds_in_the_image(cfg):
+def test_clouds_in_the_image_and_truth(cfg, tmp_path):
     acq = Acquisition(cfg, "SPOT-6", "reduced", START, 0.1, clouds=0.5, seed=3)
     clear = Acquisition(cfg, "SPOT-6", "reduced", START, 0.1, clouds=0.0, seed=3)
     a = np.concatenate([b.dn for b in acq.iter_blocks() if b.band == "B1"]).astype(float)
     c = np.concatenate([b.dn for b in clear.iter_blocks() if b.band == "B1"]).astype(float)
     assert a.mean() > 1.5 * c.mean()
+    # the truth says where: cloudy grid points are bright in the image, clear ones are not
+    out = acq.write_truth(tmp_path / "c.truth")
+    g = np.load(out / "geoloc" / "M2_PAN.npz")
+    img = np.load(out / "image" / "M2_PAN.npy")
+    dn = img[g["line"][:, None], g["detector"][None, :]].astype(float)
+    assert 0.2 < g["cloud"].mean() < 0.8
+    assert np.median(dn[g["cloud"]]) > 2 * np.median(dn[~g["cloud"]])
+    import rasterio
+    with rasterio.open(out / "reflectance" / "cloud_mask.tif") as ds:
+        assert 0.2 < ds.read(1).mean() < 0.8
+
+
+def test_target_pointing_from_a_neighbouring_track(cfg, dem):
+    """Target mode: roll/pitch from geometry put the swath centre on the target."""
+    acq = Acquisition(cfg, "SPOT-6", "reduced", START, 1.0, dem=dem["dem"], geoid=dem["geoid"],
+                      pointing=Pointing.target(5.6, 44.3, "EAST"))
+    c = acq.truth_dict()["swath_centre"]
+    assert abs(acq.roll_rad) > 0.02                     # ≈ 25 km off track
+    assert c["lon_deg"] == pytest.approx(5.6, abs=1e-7) and c["lat_deg"] == pytest.approx(44.3, abs=1e-7)
 
 
 def test_bad_arguments(cfg):
