@@ -304,7 +304,7 @@ def _parse(data: bytes, want_coefficients: bool):
         if params.get("UseFill") and limit:
             used = max(used, limit - hl)
         if want_coefficients:
-            coefs = np.empty((S, 64), np.int64)
+            coefs = np.empty((S, 64), np.int32)
             reconstruct_fast(mag, sig, sp, dc, dckb, wts, stop, coefs)
             coef_chunks.append(coefs)
             ok_chunks.append(np.full(S, status in ("ok", "truncated")))
@@ -376,23 +376,30 @@ def decode_report(data: bytes) -> tuple[np.ndarray, DecodeReport]:
     # at least 3 block rows so the inverse DWT has its 5 samples at level 3 (partial streams)
     brows = max(3, -(-max(inf.blocks, 1) // bcols))
     total_blocks = brows * bcols
-    coefs = np.zeros((total_blocks, 64), np.int64)
     okb = np.zeros(total_blocks, bool)
+    if len(chunks) == 1 and len(chunks[0]) == total_blocks:
+        coefs = chunks[0]
+    else:
+        coefs = np.zeros((total_blocks, 64), np.int32)
+        i = 0
+        for c in chunks:
+            coefs[i:i + len(c)] = c
+            i += len(c)
     i = 0
-    for c, o in zip(chunks, oks):
-        coefs[i:i + len(c)] = c
-        okb[i:i + len(c)] = o
-        i += len(c)
+    for o in oks:
+        okb[i:i + len(o)] = o
+        i += len(o)
     img = inverse(coefs, brows * 8, bcols * 8, inf.dwt == "int",
                   _weights(inf.dwt == "int", None if not inf.custom_weights else
                            _first_fields(data)))
-    img = img[:max(inf.height, 0), :inf.width]
+    from .dwt_kernels import clip_cast
+    h = max(inf.height, 0)
     lo, hi = ((-(1 << (inf.bits - 1)), (1 << (inf.bits - 1)) - 1) if inf.signed
               else (0, (1 << inf.bits) - 1))
-    np.clip(img, lo, hi, out=img)
-    dtype = (np.int16 if inf.signed else np.uint16) if inf.bits <= 16 else np.int32
-    rows_ok = okb.reshape(brows, bcols).all(axis=1)[:-(-max(inf.height, 0) // 8)]
-    return img.astype(dtype), DecodeReport(inf, rows_ok, errors)
+    out = np.empty((h, inf.width), np.int16 if inf.signed else np.uint16)
+    clip_cast(img, lo, hi, out)
+    rows_ok = okb.reshape(brows, bcols).all(axis=1)[:-(-h // 8)]
+    return out, DecodeReport(inf, rows_ok, errors)
 
 
 def _first_fields(data: bytes) -> dict:
@@ -439,4 +446,6 @@ def inverse(coefs: np.ndarray, rows: int, cols: int, is_int: bool, wts: np.ndarr
         return ci
     f = ci.astype(np.float64)
     inv_float_2d(f, 3)
-    return np.where(f >= 0, np.floor(f + 0.5), -np.floor(-f + 0.5)).astype(np.int64)
+    from .dwt_kernels import round_half_away
+    round_half_away(f, ci)
+    return ci

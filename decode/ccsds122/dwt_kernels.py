@@ -434,3 +434,12 @@ def ungroup_unweight(blocks, img, shifts):
                     img[4 * i + y, 4 * bc + 4 * j + x] = tmp[y * 8 + 4 + x]
                     img[4 * br + 4 * i + y, 4 * j + x] = tmp[(4 + y) * 8 + x]
                     img[4 * br + 4 * i + y, 4 * bc + 4 * j + x] = tmp[(4 + y) * 8 + 4 + x]
+
+
+@njit(cache=True, nogil=True)
+def clip_cast(img, lo, hi, out):
+    """out[:] = clip(img[:out rows, :out cols], lo, hi) cast to out's dtype (pixel range)."""
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            v = img[r, c]
+            out[r, c] = lo if v < lo else (hi if v > hi else v)
