@@ -565,6 +565,34 @@ class Acquisition:
         os.replace(tmp, folder / "cloud_mask.tif")
 
 
+#: Mont Ventoux summit (lon, lat degrees), the demo target on the SRTM tile N44E005
+VENTOUX = (5.2789, 44.1741)
+
+
+def centred_start(cfg, satellite_name: str, lon_deg: float, lat_deg: float,
+                  near_utc: dt.datetime | str, duration_s: float, window_s: float = 300.0) -> dt.datetime:
+    """UTC start (ms-rounded) of a ``duration_s`` nadir datatake centred on the instant the
+    satellite's ground track passes closest to (``lon_deg``, ``lat_deg``), searched within
+    ± ``window_s`` of ``near_utc``. E.g. SPOT-6 over Mont Ventoux near
+    2026-11-29T10:03:26Z: 2 s → 10:03:28.911Z, 8 s → 10:03:25.911Z."""
+    from telemetry.orbit import Orbit, ecef_to_geodetic, geodetic_to_ecef
+    if isinstance(near_utc, str):
+        near_utc = parse_utc(near_utc)
+    orb = Orbit(cfg.satellite(satellite_name))
+    target = geodetic_to_ecef(lon_deg, lat_deg, 0.0)
+
+    def closest(t: np.ndarray) -> float:
+        lon, lat, _ = ecef_to_geodetic(orb.state(t)[0])
+        return float(t[int(np.argmin(np.linalg.norm(geodetic_to_ecef(lon, lat, 0.0) - target, axis=1)))])
+
+    g0 = utc_to_gps(near_utc)
+    tc = closest(g0 + np.arange(-window_s, window_s, 1.0))
+    tc = closest(tc + np.arange(-1.0, 1.0, 0.001))
+    ms = round((tc - duration_s / 2.0) * 1000.0)
+    u = gps_to_utc(ms / 1000.0)
+    return u + dt.timedelta(microseconds=round(u.microsecond / 1000.0) * 1000 - u.microsecond)
+
+
 def benchmark(cfg, instrument_name: str = "reduced", duration_s: float = 2.0,
               satellite: str = "SPOT-6", start_utc: str = "2026-11-29T10:03:26Z", **kw) -> dict:
     """Generate one datatake's blocks (no truth) and return ``{"mpixel_per_s", "pixels",

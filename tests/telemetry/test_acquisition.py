@@ -195,6 +195,24 @@ def test_demo_pass_images_mont_ventoux(cfg, dem):
     assert late.truth_dict()["terrain"]["outside_dem_fraction"] > 0.0
 
 
+def test_centred_start_images_the_summit(cfg, dem):
+    """A 2 s reduced datatake centred by ``centred_start`` contains the Ventoux summit
+    (the 2026-11-29T10:03:26Z + 2 s window ends 12 km north of it)."""
+    from telemetry.acquisition import VENTOUX, centred_start
+    from telemetry.orbit import geodetic_to_ecef
+    start = centred_start(cfg, "SPOT-6", *VENTOUX, START, 2.0)
+    assert start.isoformat().startswith("2026-11-29T10:03:28.9")
+    acq = Acquisition(cfg, "SPOT-6", "reduced", start, 2.0, dem=dem["dem"], geoid=dem["geoid"])
+    summit = geodetic_to_ecef(*VENTOUX, float(acq.terrain.height(*VENTOUX)))
+    best = np.inf
+    for m in range(1, 5):
+        lo, la, h = acq.imager.locate("PAN", m, acq.line_time("PAN", np.arange(0, acq.n_lines("PAN"), 8)),
+                                      np.arange(0, 256, 4))
+        best = min(best, np.linalg.norm(geodetic_to_ecef(np.degrees(lo), np.degrees(la), h) - summit,
+                                        axis=-1).min())
+    assert best < 15.0                       # metres: the summit is inside the image
+
+
 def test_clouds_in_the_image_and_truth(cfg, tmp_path):
     acq = Acquisition(cfg, "SPOT-6", "reduced", START, 0.1, clouds=0.5, seed=3)
     clear = Acquisition(cfg, "SPOT-6", "reduced", START, 0.1, clouds=0.0, seed=3)
