@@ -225,7 +225,7 @@ class ChannelFramer:
                 t = min(t, vc.waiting[0][1] + self.latency_s)
         return t
 
-    def _idle_frames(self, n: int) -> bytes:
+    def _idle_frames(self, n: int) -> np.ndarray:
         """``n`` consecutive idle frames at once (they differ only in their VC count)."""
         c = (self.idle_count + np.arange(n, dtype=np.int64)) % F.VC_COUNT_MODULUS
         out = np.empty((n, self.frame_length), np.uint8)
@@ -234,11 +234,11 @@ class ChannelFramer:
         self.idle_count = int((self.idle_count + n) % F.VC_COUNT_MODULUS)
         self.idle_frames += n
         self.slot += n
-        return out.tobytes()
+        return out
 
     def advance(self, until: float) -> np.ndarray:
         """Frames of every slot that starts before ``until`` (GPS s), (n, frame_length) uint8."""
-        frames: list[bytes] = []
+        frames: list = []
         while self.slot_time() < until:
             quiet_until = min(until, self._next_ready())
             n = int(np.ceil((quiet_until - self.t0) / self.slot_s - 1e-9)) - self.slot if np.isfinite(quiet_until) else 0
@@ -256,10 +256,22 @@ class ChannelFramer:
             self._emit(frames, drain=True)
         return self._as_array(frames)
 
-    def _as_array(self, frames: list[bytes]) -> np.ndarray:
-        if not frames:
+    def _as_array(self, frames: list) -> np.ndarray:
+        """One (n, frame_length) array from single frames (bytes) and bulk idle arrays."""
+        parts, run = [], []
+        for f in frames:
+            if isinstance(f, np.ndarray):
+                if run:
+                    parts.append(np.frombuffer(b"".join(run), np.uint8).reshape(-1, self.frame_length))
+                    run = []
+                parts.append(f)
+            else:
+                run.append(f)
+        if run:
+            parts.append(np.frombuffer(b"".join(run), np.uint8).reshape(-1, self.frame_length))
+        if not parts:
             return np.zeros((0, self.frame_length), np.uint8)
-        return np.frombuffer(b"".join(frames), np.uint8).reshape(-1, self.frame_length)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def close(self) -> None:
         """Release spill files."""
