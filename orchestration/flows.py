@@ -150,9 +150,9 @@ def _url(base: str | None, root: Path, p: str | Path) -> str | None:
     return f"{base.rstrip('/')}/{rel.as_posix()}"
 
 
-def _item_url(cfg, base: str | None, root: Path, pub: dict) -> str | None:
+def _item_url(cfg, base: str | None, root: Path, pub: dict, stac_api: str | None = None) -> str | None:
     if cfg.catalogue.backend == "pgstac":
-        api = cfg.catalogue.api_url
+        api = stac_api or cfg.catalogue.api_url
         return f"{api.rstrip('/')}/collections/{pub['collection']}/items/{pub['item_id']}" if api else None
     from orchestration.catalogue import open_catalogue
     with open_catalogue(cfg) as store:
@@ -160,7 +160,7 @@ def _item_url(cfg, base: str | None, root: Path, pub: dict) -> str | None:
     return _url(base, root, item_json)
 
 
-def _scene_artifacts(cfg, pid: str, published: list[tuple[str, dict]], http_base: str | None) -> None:
+def _scene_artifacts(cfg, pid: str, published: list, http_base: str | None, stac_api: str | None = None) -> None:
     import json
 
     from prefect.artifacts import create_image_artifact, create_link_artifact, create_table_artifact
@@ -168,7 +168,7 @@ def _scene_artifacts(cfg, pid: str, published: list[tuple[str, dict]], http_base
     rows = []
     for scene, md, pub in published:
         md = md if md is not None else json.loads((Path(scene) / "metadata.json").read_text())
-        url = _item_url(cfg, http_base, root, pub)
+        url = _item_url(cfg, http_base, root, pub, stac_api)
         rows.append({"scene": pub["item_id"], "collection": pub["collection"],
                      "start (UTC)": md.get("start_datetime"), "cloud cover %": md.get("cloud_cover"),
                      "published": pub["outcome"], "item": url or f"{pub['collection']}/{pub['item_id']}"})
@@ -195,13 +195,14 @@ def _run_name() -> str:
 
 @flow(name="process_pass", flow_run_name=_run_name, log_prints=True)
 def process_pass(manifest: str, config: str | None = None, from_stage: str | None = None,
-                 http_base: str | None = None) -> dict:
+                 http_base: str | None = None, stac_api: str | None = None) -> dict:
     """Ingest → decode → level1 → ortho → publish one pass.
 
     ``manifest``: the pass manifest (landing, or archive for reprocessing). ``config``:
     station.toml (default: shipped example). ``from_stage``: recompute this stage and every
     later one, ignoring cached results (reprocessing after an algorithm change).
     ``http_base``: URL under which ``paths.root`` is served (quicklook artifacts, asset hrefs).
+    ``stac_api``: STAC API serving a pgstac catalogue (item links; default ``catalogue.api_url``).
     """
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     log = get_run_logger()
@@ -241,30 +242,31 @@ def process_pass(manifest: str, config: str | None = None, from_stage: str | Non
     update_progress_artifact(prog, 80.0)
 
     summary.update(publish_scenes(cfg, config, pid, [(s, l1["metadata"][s]) for s in l1["scenes"]] + products,
-                                  http_base))
+                                  http_base, stac_api))
     update_progress_artifact(prog, 100.0)
     return summary
 
 
 def publish_scenes(cfg, config: str | None, pid: str, scenes: list[tuple[str, dict | None]],
-                   http_base: str | None) -> dict:
+                   http_base: str | None, stac_api: str | None = None) -> dict:
     """Publish every scene directory (one task each) and create the operator artifacts.
     ``scenes``: (directory, metadata dict or None = its metadata.json)."""
     root = Path(cfg.paths.root).resolve()
     pubs = [(s, md, publish_task.submit(s, config, _url(http_base, root, s), md, scene_name=Path(s).name))
             for s, md in scenes]
     published = [(s, md, f.result()) for s, md, f in pubs]
-    _scene_artifacts(cfg, pid, published, http_base)
+    _scene_artifacts(cfg, pid, published, http_base, stac_api)
     outcomes = [p["outcome"] for _, _, p in published]
     return {"published": {o: outcomes.count(o) for o in ("created", "replaced", "unchanged")},
             "items": [f"{p['collection']}/{p['item_id']}" for _, _, p in published]}
 
 
 @flow(name="publish_pass", flow_run_name=lambda: f"publish-{_param('pass_id')}")
-def publish_pass(pass_id: str, config: str | None = None, http_base: str | None = None) -> dict:
+def publish_pass(pass_id: str, config: str | None = None, http_base: str | None = None,
+                 stac_api: str | None = None) -> dict:
     """(Re)publish every product scene of a pass already processed (``products/<pass_id>/``)."""
     cfg = _cfg(config)
-    return publish_scenes(cfg, config, pass_id, stages.pass_products(cfg, pass_id), http_base)
+    return publish_scenes(cfg, config, pass_id, stages.pass_products(cfg, pass_id), http_base, stac_api)
 
 
 def _param(name: str) -> str:

@@ -134,7 +134,7 @@ class LandingWatcher(threading.Thread):
 
 
 def build_deployments(config: str | None, http_base: str | None, flow_limit: int = 2,
-                      name: str = PROCESS_DEPLOYMENT):
+                      name: str = PROCESS_DEPLOYMENT, stac_api: str | None = None):
     """The three deployments, named ``name`` (one station = one name; several stations can
     share a Prefect server). The trigger only matches passes landed at this station."""
     from prefect.events import DeploymentEventTrigger
@@ -144,7 +144,7 @@ def build_deployments(config: str | None, http_base: str | None, flow_limit: int
         name=f"pass landed at {name}", expect={LANDED_EVENT},
         match={"prefect.resource.id": "srd.pass.*", "srd.station": name},
         parameters={"manifest": "{{ event.payload.manifest }}"})
-    common = {"config": config, "http_base": http_base}
+    common = {"config": config, "http_base": http_base, "stac_api": stac_api}
     return [
         process_pass.to_deployment(name, triggers=[trigger], concurrency_limit=flow_limit,
                                    parameters=common, tags=["srd"],

@@ -24,6 +24,8 @@ def register(sub) -> None:
                    "PREFECT_API_URL is not set (default 4200)")
     p.add_argument("--http-port", type=int, default=8765, help="port serving paths.root (quicklooks, COGs, "
                    "catalogue) on 127.0.0.1 (default 8765; 0 = any)")
+    p.add_argument("--stac-port", type=int, default=0, help="port of the stac-fastapi-pgstac API started for "
+                   "a pgstac catalogue without catalogue.api_url (default 0 = any)")
     p.add_argument("--poll", type=float, default=2.0, help="landing directory poll interval, s (default 2)")
     p.add_argument("--hours", type=float, default=24.0, help="predicted passes scheduled as expectations (default 24)")
     p.add_argument("--margin", type=float, default=600.0, help="seconds after LOS before a missing pass alerts")
@@ -46,15 +48,21 @@ def run(args) -> int:
                                        setup_server, start_http)
     home = Path(os.environ.get("PREFECT_HOME") or root / "prefect")
     server = ensure_prefect_server(home, args.prefect_port, root / "prefect-server.log")
+    api_proc = None
     try:
         httpd, http_base = start_http(root, args.http_port)
         config = str(cfg.source)
-        deployments = build_deployments(config, http_base, args.limit, args.name)
+        stac_api = cfg.catalogue.api_url
+        if cfg.catalogue.backend == "pgstac" and not stac_api:
+            from orchestration.pgstac_server import start_api
+            api_proc, stac_api = start_api(cfg.catalogue.dsn, args.stac_port or None, root / "stac-api.log")
+        deployments = build_deployments(config, http_base, args.limit, args.name, stac_api)
         info = asyncio.run(setup_server(config, cfg, deployments, args.hours, args.margin))
         watcher = LandingWatcher(cfg.directory("landing"), args.poll, args.name)
         watcher.start()
         ui = os.environ["PREFECT_API_URL"].rstrip("/").removesuffix("/api")
-        print(f"srd serve: Prefect UI {ui}  products {http_base}  landing {cfg.directory('landing')}", flush=True)
+        print(f"srd serve: Prefect UI {ui}  products {http_base}  landing {cfg.directory('landing')}"
+              + (f"  STAC API {stac_api}" if stac_api else ""), flush=True)
         print(f"srd serve: {info['expectations']} predicted passes scheduled; resumed {len(info['resumed'])} "
               f"interrupted run(s) {info['resumed']}", flush=True)
         signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -63,6 +71,8 @@ def run(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if api_proc is not None:
+            api_proc.terminate()
         if server is not None:
             server.terminate()
             try:
