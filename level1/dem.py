@@ -1,8 +1,9 @@
 """Digital elevation model for level1 geometry (I/O edge): heights above the WGS84 ellipsoid.
 
-SRTM-style DEMs give heights above the EGM96 geoid; with a geoid grid (e.g. ``egm96_15.gtx``,
+Voids (nodata) are filled with the nearest valid height (count in ``Dem.voids``), so every
+line of sight meets the surface. SRTM-style DEMs give heights above the EGM96 geoid; with a geoid grid (e.g. ``egm96_15.gtx``,
 undulation N in metres) the ellipsoidal height is ``h = H + N`` (ignoring it shifts the ground
-by ≈ 50 m here, i.e. metres in the image). Voids (nodata) become NaN. Any GDAL-readable
+by ≈ 50 m here, i.e. metres in the image). Any GDAL-readable
 north-up raster in geographic WGS84 degrees is accepted.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Dem:
     heights: np.ndarray
     gt: np.ndarray
     source: str = ""
+    voids: int = 0             # nodata nodes filled with the nearest valid height
 
     @classmethod
     def constant(cls, h: float, bounds=(-180.0, -90.0, 180.0, 90.0)) -> "Dem":
@@ -61,6 +63,14 @@ class Dem:
             raise GeometryError("requested area is outside the DEM", path=path,
                                 field="bounds") from None
         h = a.filled(np.nan)
+        voids = int(np.count_nonzero(~np.isfinite(h)))
+        if voids:
+            if voids == h.size:
+                raise GeometryError("DEM has no valid height over the area", path=path, field="bounds")
+            # SRTM voids: nearest valid node (as the simulator's terrain does), reported in .voids
+            from scipy import ndimage
+            idx = ndimage.distance_transform_edt(~np.isfinite(h), return_distances=False, return_indices=True)
+            h = h[tuple(idx)]
         gt = np.array([t.c, t.a, t.b, t.f, t.d, t.e], np.float64)
         if geoid is not None:
             g = cls.open(geoid)
@@ -72,7 +82,7 @@ class Dem:
             if not np.all(np.isfinite(n_und)):
                 raise ProductError("geoid grid does not cover the DEM", path=geoid)
             h = h + n_und
-        return cls(h, gt, source=str(path))
+        return cls(h, gt, source=str(path), voids=voids)
 
     def height(self, lon_deg, lat_deg) -> np.ndarray:
         """Bilinear ellipsoidal height (m) at WGS84 degrees; NaN outside or in voids."""

@@ -140,4 +140,4 @@ def cloud_mask(blue: np.ndarray, green: np.ndarray, red: np.ndarray, nir: np.nda
         m = ((blue > CLOUD_BLUE_MIN) & (red > CLOUD_RED_MIN) & (white < CLOUD_WHITENESS_MAX)
              & (ndvi < CLOUD_NDVI_MAX))
     m &= np.all(np.isfinite(stack), axis=0)
-    return ndimage.binary_dilation(m, iterations=1) & np.all(np.isfinite(stack), axis=0)
+    return ndimage.binary_dilation(m, iterations=1) & np.all(np.isfinite(stack), axis=0)   # 4-connected

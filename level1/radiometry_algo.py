@@ -55,23 +55,27 @@ def reflectance(rad: np.ndarray, solar_irradiance: float, sun_zenith_deg, sun_di
 
 def column_spread(img: np.ndarray) -> float:
     """Striping metric (DN): standard deviation of the across-track high-pass of the column
-    means, ``m[j] − (m[j−1] + m[j+1])/2``, of a (lines, columns) image (NaN-aware).
+    means ``m`` of a (lines, columns) image (NaN-aware), with the 4th-difference filter
+    ``(m[j−2] − 4m[j−1] + 6m[j] − 4m[j+1] + m[j+2]) / 6``.
 
-    Striping is detector-to-detector (high-frequency) variation of the column means; the
-    scene's own across-track structure is attenuated by the high-pass (by (2π/P)²/2 for a
-    period of P columns), white detector errors pass with gain √1.5. Compare with
-    :func:`column_noise` of the same lines.
+    Striping is detector-to-detector (white, high-frequency) variation of the column means;
+    the scene's own across-track structure of period P columns is attenuated by
+    ``(2 − 2cos(2π/P))²/6`` (1e-4 at P = 40), white detector errors pass with gain √70/6.
+    Compare with :func:`column_noise` of the same lines.
     """
     m = np.nanmean(img, axis=0).astype(np.float64)
-    hp = m[1:-1] - 0.5 * (m[:-2] + m[2:])
+    hp = (m[:-4] - 4 * m[1:-3] + 6 * m[2:-2] - 4 * m[3:-1] + m[4:]) / 6.0
     hp = hp[np.isfinite(hp)]
     return float(np.std(hp)) if hp.size >= 3 else float("nan")
 
 
+HP_GAIN = float(np.sqrt(70.0) / 6.0)
+
+
 def column_noise(img: np.ndarray) -> float:
     """Expected :func:`column_spread` of an unstriped image: the temporal (line-to-line) noise
-    of each column, divided by √lines, times the high-pass gain √1.5."""
+    of each column, divided by √lines, times the high-pass gain √70/6."""
     d = np.diff(img.astype(np.float64), axis=0) / np.sqrt(2.0)
     sigma = float(np.nanmedian(np.nanstd(d, axis=0)))
     n = int(np.median(np.sum(np.isfinite(img), axis=0)))
-    return sigma / np.sqrt(max(n, 1)) * np.sqrt(1.5)
+    return sigma / np.sqrt(max(n, 1)) * HP_GAIN

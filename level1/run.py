@@ -206,18 +206,16 @@ def run(l0_dir, out_dir, cfg, options: Level1Options | None = None,
         raise
 
 
-def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt: Level1Options,
-                      tmp: Path, warnings: list, prog) -> dict:
+def band_models(l0: Level0, dtk: int, ins, eph: Ephemeris, att: Attitude, dem=None):
+    """Physical model of every module × band of datatake ``dtk``: (``{(module, band):
+    PushbroomModel}``, ``{(module, band): (t0, period, max timing residual)}``). Row ``i`` of the
+    Level 0 image is line ``i`` of the model."""
     R_ib = instrument_to_body(ins.instrument_to_body_rad)
     T_pan = housekeeping_period(l0.housekeeping, ins.pan_line_period_s)
-    if abs(T_pan - ins.pan_line_period_s) > 1e-3 * ins.pan_line_period_s:
-        warnings.append(f"housekeeping PAN line period {T_pan * 1e6:.3f} µs differs from the profile "
-                        f"{ins.pan_line_period_s * 1e6:.3f} µs: housekeeping used")
-    bands = ins.band_names
     models: dict[tuple[int, str], PushbroomModel] = {}
     timing: dict = {}
     for m in range(1, ins.modules + 1):
-        for b in bands:
+        for b in ins.band_names:
             bd = l0.band(dtk, m, b)
             if bd.columns != ins.band(b).detectors:
                 raise ProductError(f"{bd.columns} columns, profile {ins.name!r} has "
@@ -226,7 +224,33 @@ def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt:
             t0, period, resid = line_timing(bd, period)
             timing[(m, b)] = (t0, period, resid)
             models[(m, b)] = PushbroomModel(eph, att, DetectorArray.from_instrument(ins, b, m), t0,
-                                            period, R_ib)
+                                            period, R_ib, dem)
+    return models, timing
+
+
+def load_geometry(l0_dir, cfg, *, satellite: str | None = None, instrument: str | None = None,
+                  dem=None, geoid=None):
+    """(Level0, satellite, instrument, ephemeris, attitude, models per datatake) of a Level 0
+    directory — the physical models level1 uses, for tests and benchmarks against a truth."""
+    l0 = read_level0(l0_dir)
+    opt = Level1Options(satellite=satellite, instrument=instrument)
+    sat = _satellite(cfg, l0, opt)
+    ins = _instrument(cfg, sat, l0, opt)
+    eph = Ephemeris.from_records(l0.ephemeris, sigma_pos_m=sat.ephemeris_noise_m,
+                                 sigma_vel_mps=sat.velocity_noise_mps)
+    att = Attitude.from_records(l0.attitude)
+    d = Dem.open(dem, geoid=geoid) if dem else None
+    return l0, sat, ins, eph, att, {k: band_models(l0, k, ins, eph, att, d)[0] for k in l0.datatake_ids()}
+
+
+def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt: Level1Options,
+                      tmp: Path, warnings: list, prog) -> dict:
+    T_pan = housekeeping_period(l0.housekeeping, ins.pan_line_period_s)
+    if abs(T_pan - ins.pan_line_period_s) > 1e-3 * ins.pan_line_period_s:
+        warnings.append(f"housekeeping PAN line period {T_pan * 1e6:.3f} µs differs from the profile "
+                        f"{ins.pan_line_period_s * 1e6:.3f} µs: housekeeping used")
+    bands = ins.band_names
+    models, timing = band_models(l0, dtk, ins, eph, att)
     prog("geometry", 0.05)
     # DEM over a rough footprint (ellipsoid, first/last PAN lines, outer detectors)
     pan_models = {m: models[(m, "PAN")] for m in range(1, ins.modules + 1)}
@@ -411,6 +435,13 @@ def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_
     h_lo = float(np.nanmin(gh)) - opt.height_margin_m
     h_hi = float(np.nanmax(gh)) + opt.height_margin_m
     rpc_p, fit = fit_rpc(sc.pan.direct_function(), cols, rows, h_lo, h_hi)
+    # independent validation: random image points and heights, physical model → RPC
+    rng = np.random.default_rng(dtk * 1000 + k)
+    vr, vc = rng.uniform(0, rows - 1, 2000), rng.uniform(0, cols - 1, 2000)
+    vh = rng.uniform(h_lo, h_hi, 2000)
+    vlo, vla, _ = sc.pan.direct(vr, vc, vh)
+    pc_, pr_ = rpc_p.project(vlo, vla, vh)
+    rpc_validation_px = float(np.max(np.hypot(pc_ - vc, pr_ - vr)))
     # MS pixel (i, j) centre = PAN (r·i + (r−1)/2, r·j + (r−1)/2) → exact rescaling of the PAN RPC
     half = 0.5 * (r - 1)
     rpc_ms = dataclasses.replace(rpc_p, line_off=(rpc_p.line_off - half) / r, line_scale=rpc_p.line_scale / r,
@@ -517,7 +548,8 @@ def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_
             "incidence_deg": float(inc[0]), "view_azimuth_deg": float(vaz[0]),
             "sun_zenith_deg": sz, "sun_azimuth_deg": saz, "sun_distance_au": dist,
             "cloud_cover_pct": cloud_pct, "missing_pct": miss, "saturated_pct": satp,
-            "gsd_m": ps.gsd_m, "rpc_fit": fit.to_dict() | {"gsd_m": ps.gsd_m}, "height_range_m": [h_lo, h_hi], "misregistration_ms_px": mis}
+            "gsd_m": ps.gsd_m, "rpc_fit": fit.to_dict() | {"gsd_m": ps.gsd_m},
+            "rpc_validation_max_px": rpc_validation_px, "height_range_m": [h_lo, h_hi], "misregistration_ms_px": mis}
 
 
 def _area_km2(lonlat: np.ndarray) -> float:
