@@ -9,9 +9,9 @@ R = 6 371 km, lat/lon in radians), with ``lon0`` the nearest meridian of the ser
 5°, 15°, 25°… — so the map is nearly conformal within ±5° of longitude of lon0 (shear
 < 0.1 rad); the texture is discontinuous on the meridians 0°, ±10°, ±20°….
 
-Components (scales in metres): regional zones (≈ 6 km noise: farmland, forest, urban,
-lakes; height bands: forest 700–1500 m, limestone scree above 1500 m, like Mont
-Ventoux), parcels (jittered Voronoi cells ≈ 220 m, each a class, a brightness and a
+Components (scales in metres): mountains above ≈ 700 m (noisy contour): natural cover
+without parcels, forest with clearings, limestone scree above ≈ 1500 m (like Mont
+Ventoux); below, regional zones (≈ 6 km noise: farmland, woods, urban, lakes), parcels (jittered Voronoi cells ≈ 220 m, each a class, a brightness and a
 row direction), hedges/tracks on parcel edges, a road grid (≈ 1.3 km, 7 m wide), urban
 blocks (≈ 35 m buildings with streets and varied roofs), crop rows (3–12 m),
 forest crowns (≈ 4 m), multi-octave value noise, clouds (≈ 2 km noise above a
@@ -128,6 +128,34 @@ def land_reflectance(x: float, y: float, h: float, footprint: float, seed: np.in
                      out: np.ndarray) -> None:
     """B0..B3 reflectance of the synthetic land cover at local (x, y) metres and ellipsoidal
     height ``h`` (m) into ``out[0:4]``."""
+    # ---- mountains (above ≈ 700 m): natural cover, no parcels — forest with clearings,
+    # limestone scree above ≈ 1500 m (Mont Ventoux), boundaries following the contours
+    hn = h + 160.0 * (value_noise(x, y, 600.0, seed, 80) - 0.5) + 60.0 * (value_noise(x, y, 150.0, seed, 81) - 0.5)
+    if hn > 700.0:
+        wild = min(1.0, (hn - 700.0) / 60.0)            # soft transition from farmland
+        crowns = fbm(x, y, 8.0, 2, footprint, seed, 30)
+        fb = 1.0 + 1.1 * crowns + 0.5 * fbm(x, y, 120.0, 4, footprint, seed, 31)
+        clear = min(1.0, max(0.0, (value_noise(x, y, 350.0, seed, 82) - 0.72) / 0.05))
+        rock = min(1.0, max(0.0, (hn - 1450.0) / 150.0))
+        rb = 1.0 + 0.6 * fbm(x, y, 40.0, 6, footprint, seed, 40)
+        gb = 1.0 + 0.4 * fbm(x, y, 30.0, 4, footprint, seed, 83)
+        for b in range(4):
+            veg = (1.0 - clear) * CLASS_SPECTRA[FOREST, b] * fb + clear * CLASS_SPECTRA[STUBBLE, b] * gb
+            out[b] = (1.0 - rock) * veg + rock * CLASS_SPECTRA[ROCK, b] * rb
+        if wild >= 1.0:
+            for b in range(4):
+                out[b] = min(max(out[b], 0.005), 0.95)
+            return
+        w0 = out[0]
+        w1 = out[1]
+        w2 = out[2]
+        w3 = out[3]
+        land_reflectance(x, y, 0.0, footprint, seed, out)      # the farmland below
+        out[0] = wild * w0 + (1.0 - wild) * out[0]
+        out[1] = wild * w1 + (1.0 - wild) * out[1]
+        out[2] = wild * w2 + (1.0 - wild) * out[2]
+        out[3] = wild * w3 + (1.0 - wild) * out[3]
+        return
     # ---- parcels: jittered Voronoi, cells ≈ 220 × 140 m, axes rotated by a constant
     # angle per seed (a spatially varying angle would shear the lattice over the
     # thousands of km between the points and the coordinate origin)
@@ -174,11 +202,7 @@ def land_reflectance(x: float, y: float, h: float, footprint: float, seed: np.in
     woods = value_noise(zx, zy, 1200.0, seed, 6)
     # ---- class of the parcel
     cls = CROP
-    if h > 1500.0 + 150.0 * (r1 - 0.5):
-        cls = ROCK if r2 < 0.85 else FOREST
-    elif h > 700.0 + 200.0 * (r1 - 0.5):
-        cls = FOREST if r2 < 0.8 else STUBBLE
-    elif lake > 0.80:
+    if lake > 0.80:
         cls = WATER
     elif zone > 0.78:
         cls = URBAN
