@@ -281,9 +281,9 @@ def _parse(data: bytes, want_coefficients: bool):
         is_int = params["DWTtype"] == _h.DWT_INTEGER
         wts = _weights(is_int, params)
         status = "ok"
-        mag = np.empty((S, 63), np.int64)
+        mag = np.empty((S, 63), np.int32)
         sig = np.empty(S, np.int64)
-        sp = np.empty((S, 63), np.int64)
+        sp = np.empty((S, 63), np.int8)
         dc = np.zeros(S, np.int64)
         dckb = np.empty(S, np.int64)
         stop = np.zeros(3, np.int64)

@@ -31,7 +31,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 from decode.ccsds122.tables import CLEN, CODE, DEC, ID_BITS, MAP, T_B, T_C, T_D, T_G, T_H, T_HT, \
-    T_P, UNMAP
+    T_P, UNMAPR
 
 GAGGLE = 16
 MAXW = 24                    # words per block and bit plane (1 + 1 + 1 + 3 + 1 + 3 + 12 = 22)
@@ -906,11 +906,9 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                 r = ctz(m)
                 m &= m - 1
                 t -= 1
-                if (bits >> t) & 1:
-                    if mag[s, r] < 0:
-                        mag[s, r] -= np.int64(1) << b
-                    else:
-                        mag[s, r] += np.int64(1) << b
+                v = np.int64(mag[s, r])
+                sgn = v >> 63                       # 0 or -1: add the bit away from zero
+                mag[s, r] = v + ((((bits >> t) & 1) << b) ^ sgn) - sgn
     stop[0] = -1
     return pos, OK
 
@@ -937,11 +935,7 @@ def _read_word_fast(W, pos, limit, ln, typ, g, opts, flags):
     cl = e >> 8
     if pos + cl > limit:
         return pos, 0, TRUNCATED
-    w = UNMAP[typ, ln, e & 0xFF]
-    rev = 0
-    for t in range(ln):
-        rev = (rev << 1) | ((w >> t) & 1)
-    return pos + cl, rev, OK
+    return pos + cl, UNMAPR[typ, ln, e & 0xFF], OK
 
 
 @njit(cache=True, inline="always")

@@ -41,6 +41,15 @@ UNMAP[T_H, 4, 0] = 8
 UNMAP[T_HT, 4, 0] = 8
 
 
+#: UNMAPR[type, length, symbol]: the word with its bits reversed (bit t = t-th coefficient)
+UNMAPR = np.zeros_like(UNMAP)
+for _t in range(7):
+    for _n in range(1, 5):
+        for _s in range(16):
+            _w = int(UNMAP[_t, _n, _s])
+            UNMAPR[_t, _n, _s] = sum(((_w >> _k) & 1) << (_n - 1 - _k) for _k in range(_n))
+
+
 def _code(n: int, opt: int, v: int) -> tuple[int, int]:
     """(code bits, code length) of symbol ``v`` of an ``n``-bit word with code option ``opt``."""
     if n == 2:
