@@ -248,9 +248,17 @@ class Acquisition:
                                  stop_gps=float(stop_gps), target=name, pan_lines=pan_lines,
                                  ms_lines=pan_lines // inst.ms_ratio)
         self.imager = Imager(inst, self.terrain, self.scene, self.attitude, self.inst_to_body)
+        lon, lat = self._footprint_samples()
+        # a DEM that misses the whole footprint is a wrong input, not a modelling choice
+        self.outside_dem_fraction = 0.0
+        if dem is not None:
+            self.outside_dem_fraction = float(np.mean(~self.terrain.contains(lon, lat)))
+            if self.outside_dem_fraction == 1.0:
+                raise ConfigError(f"the DEM does not cover the datatake's footprint (lon "
+                                  f"{lon.min():.3f}..{lon.max():.3f}°, lat {lat.min():.3f}..{lat.max():.3f}°)",
+                                  path=dem, field="dem")
         # cloud threshold from the footprint's corners/centre lines
         if clouds > 0:
-            lon, lat = self._footprint_samples()
             self.scene.set_cloud_area(lon, lat)
         self._images_streamed: Path | None = None
 
@@ -463,7 +471,7 @@ class Acquisition:
             "terrain": {"dem": self.dem_path, "geoid": self.geoid_path, "source": self.terrain.source,
                         "surface": "DEM + geoid (ellipsoidal)" if self.dem_path else
                                    ("geoid" if self.geoid_path else "WGS84 ellipsoid h=0"),
-                        "outside_dem_fraction": self._outside_fraction()},
+                        "outside_dem_fraction": self.outside_dem_fraction},
             "scene": self.scene.describe(),
             "noise": {"ephemeris_m": sat.ephemeris_noise_m, "velocity_mps": sat.velocity_noise_mps,
                       "attitude_rad": sat.attitude_noise_rad, "read_noise_dn": inst.read_noise_dn,
@@ -474,12 +482,6 @@ class Acquisition:
             "geoloc_detector_step": GEOLOC_DETECTOR_STEP,
             "inputs": self._inputs,
         }
-
-    def _outside_fraction(self) -> float:
-        if self.dem_path is None:
-            return 0.0
-        lon, lat = self._footprint_samples(5, 5)
-        return float(np.mean(~self.terrain.contains(lon, lat)))
 
     def write_truth(self, out_dir: str | Path, extra: dict | None = None) -> Path:
         """Write the truth sidecar (docs/developing.md): orbit.npy, attitude.npy,

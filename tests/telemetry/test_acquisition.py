@@ -251,6 +251,13 @@ def test_bad_arguments(cfg):
         Acquisition(cfg, "SPOT-6", "reduced", START, 1.0, pointing=Pointing("sideways"))
 
 
+def test_dem_that_misses_the_footprint_is_an_error(cfg, dem):
+    with pytest.raises(ConfigError, match="does not cover") as e:
+        Acquisition(cfg, "SPOT-6", "reduced", "2026-11-29T10:05:26Z", 0.1, dem=dem["dem"],
+                    geoid=dem["geoid"])
+    assert "N44E005" in str(e.value)
+
+
 def test_benchmark_function(cfg):
     r = benchmark(cfg, "reduced", 0.05)
     assert r["pixels"] > 0 and r["mpixel_per_s"] > 0
