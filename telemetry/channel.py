@@ -107,9 +107,9 @@ class ChannelCoder:
 class Impairments:
     """What the channel does to one channel's stream (all seeded by ``seed``).
 
-    ``ber``: bit error rate over the CADU stream (the noise is random anyway). ``bursts``: number of error bursts, each
-    ``burst_bits`` long (a range (lo, hi) drawn uniformly). ``slips``: number of bit slips of
-    ±1..2 bits. ``invert``: ((start_s, length_s), ...) stretches of inverted polarity, seconds
+    ``ber``: bit error rate over the CADU stream (the noise is random anyway). ``bursts``:
+    number of error bursts, each ``burst_bits`` long (a range (lo, hi) drawn uniformly).
+    ``slips``: number of bit slips of ±1..2 bits. ``invert``: ((start_s, length_s), ...) stretches of inverted polarity, seconds
     from the start of the file. ``drop_frames``: length in CADUs of one stretch of frames made
     uncorrectable (0: none). ``noise_before_s`` / ``noise_after_s``: noise before AOS / after LOS.
     """
@@ -184,7 +184,8 @@ class _Plan:
                 p = int(c) * cadu_bits + int(rng.integers(0, cadu_bits))
                 d = int(rng.choice([-2, -1, 1, 2]))
                 self.slips.append((p, d, rng.integers(0, 2, max(d, 0)).astype(np.uint8)))
-        self.inverts = [(int(s * rate_bps), int(s * rate_bps) + max(1, int(n * rate_bps))) for s, n in imp.invert]
+        self.inverts = [(int(s * rate_bps), int(s * rate_bps) + max(1, int(n * rate_bps)))
+                        for s, n in imp.invert]
 
     def out_bit(self, clean_bit: int) -> int:
         """Position in the written file of clean bit ``clean_bit``."""
@@ -270,7 +271,8 @@ class BitSink:
 
 
 class ChannelWriter:
-    """Streams one channel file: CADUs in, impaired bits out.
+    """Streams one channel file: CADUs in, impaired bits out; :attr:`log` records every
+    impairment as applied (complete after :meth:`close`).
 
     ``expected_cadus`` sizes the impairment plan (positions are drawn over that many CADUs;
     CADUs written beyond it only get random bit errors). ``rate_bps`` converts the
@@ -301,16 +303,9 @@ class ChannelWriter:
         if self.pre_bits:
             self.log.add("noise_before_aos", 0, bits=self.pre_bits)
         self.first_cadu_bit = self.plan.out_bit(self.clean_bit)
-        for lo, hi in self.plan.inverts:
-            self.log.add("inverted", self.plan.out_bit(lo), bits=hi - lo)
-        for p, pat in self.plan.bursts:
-            self.log.add("burst", self.plan.out_bit(p), bits=int(pat.size), errors=int(pat.sum()))
-        if self.plan.drop:
-            a, b = self.plan.drop
-            self.log.add("dropped_frames", self.plan.out_bit(self.pre_bits + a * self.cadu_bits),
-                         cadus=b - a, first_cadu=a)
-        for p, d, _ in self.plan.slips:
-            self.log.add("slip", self.plan.out_bit(p), delta_bits=d)
+        # what was really applied (the log records only that): clean-bit ranges, CADU indices
+        self._inverted: dict[int, list[int]] = {}
+        self._dropped: list[int] = []
 
     # ------------------------------------------------------------------
     def _impair(self, buf: np.ndarray, b0: int) -> np.ndarray:
@@ -326,9 +321,14 @@ class ChannelWriter:
         for p, pat in self.plan.bursts:
             if p < b0 + n and p + pat.size > b0:
                 _xor_bits(buf, p - b0, pat)
-        for lo, hi in self.plan.inverts:
+                if p >= b0:
+                    self.log.add("burst", self.plan.out_bit(p), bits=int(pat.size), errors=int(pat.sum()))
+        for i, (lo, hi) in enumerate(self.plan.inverts):
             if lo < b0 + n and hi > b0:
                 _invert_bits(buf, lo - b0, hi - b0)
+                a, b = max(lo, b0), min(hi, b0 + n)
+                r = self._inverted.setdefault(i, [a, b])
+                r[0], r[1] = min(r[0], a), max(r[1], b)
         return buf
 
     def _write_clean(self, data: np.ndarray, as_bits: bool = False) -> None:
@@ -353,6 +353,7 @@ class ChannelWriter:
                 bits = np.unpackbits(data)
             pieces, cur = [], 0
             for p, d, ins in slips:
+                self.log.add("slip", self.plan.out_bit(p), delta_bits=d)
                 q = max(p - b0, cur)
                 pieces.append(bits[cur:q])
                 if d > 0:
@@ -376,6 +377,7 @@ class ChannelWriter:
             if lo < hi:
                 cadus[lo - self.cadus:hi - self.cadus, self.asm_length:] = self.rng.integers(
                     0, 256, (hi - lo, self.cadu_length - self.asm_length), dtype=np.uint8)
+                self._dropped.extend(range(lo, hi))
         buf = cadus.reshape(-1)
         self._impair(buf, self.clean_bit)
         self._write_clean(buf)
@@ -383,6 +385,12 @@ class ChannelWriter:
 
     def close(self) -> dict:
         """Noise after LOS, then close. Returns ``{bytes, sha256, ...}`` of the file."""
+        for lo, hi in self._inverted.values():
+            self.log.add("inverted", self.plan.out_bit(lo), bits=hi - lo)
+        if self._dropped:
+            a = self._dropped[0]
+            self.log.add("dropped_frames", self.plan.out_bit(self.pre_bits + a * self.cadu_bits),
+                         cadus=len(self._dropped), first_cadu=a)
         nb = int(round(self.imp.noise_after_s * self.rate_bps)) // 8
         end_bit = self.sink.bit_position
         if nb:
@@ -390,4 +398,5 @@ class ChannelWriter:
             self._write_clean(self.rng.integers(0, 256, nb, dtype=np.uint8))
         sha = self.sink.close(self.rng.integers(0, 2, 8).astype(np.uint8))
         return {"bytes": self.sink.nbytes, "sha256": sha, "cadus": self.cadus,
+                "dropped_cadus": len(self._dropped),
                 "first_cadu_bit": int(self.first_cadu_bit), "cadu_end_bit": int(end_bit)}

@@ -241,7 +241,9 @@ class ChannelFramer:
         frames: list = []
         while self.slot_time() < until:
             quiet_until = min(until, self._next_ready())
-            n = int(np.ceil((quiet_until - self.t0) / self.slot_s - 1e-9)) - self.slot if np.isfinite(quiet_until) else 0
+            n = 0
+            if np.isfinite(quiet_until):
+                n = int(np.ceil((quiet_until - self.t0) / self.slot_s - 1e-9)) - self.slot
             if n > 1:                        # nothing can be ready before quiet_until: idle frames in bulk
                 frames.append(self._idle_frames(n))
                 continue

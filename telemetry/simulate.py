@@ -293,9 +293,7 @@ def _run(cfg, sat, inst, pk, imp, rate, start_dt, duration, out_dir, pid, work, 
     aos = gps_to_utc(t0 - max(pre.values()))
     los = gps_to_utc(max(ends.values()))
     max_el = landing.max_elevation_deg(cfg, sat, aos, los)
-    dropped = {c: links[c].writer.plan.drop for c in channels}
-    locked_bits = sum((r["cadus"] - ((dropped[c][1] - dropped[c][0]) if dropped[c] else 0))
-                      * sat.coding.cadu_length * 8 for c, r in results.items())
+    locked_bits = sum((r["cadus"] - r["dropped_cadus"]) * sat.coding.cadu_length * 8 for r in results.values())
     lock_ratio = locked_bits / max(1, sum(r["bytes"] * 8 for r in results.values()))
     ebn0 = landing.ebn0_from_ber(imp.ber)
 
