@@ -149,3 +149,27 @@ def test_decode_many_threads_match_sequential():
         np.testing.assert_array_equal(out, im)
     pairs = ccsds122.decode_many([streams[0][:30], streams[1]], workers=2, reports=True)
     assert pairs[0][1].errors and not pairs[1][1].errors
+
+
+def test_corrupted_streams_never_crash():
+    """Random bit flips and cuts: a typed error or a report, never a crash or another error."""
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[:40, :48]
+    img = (2000 + 600 * np.sin(x / 7.0) * np.cos(y / 5.0) + rng.normal(0, 25, x.shape)).astype(np.uint16)
+    streams = [ccsds122.encode(img, segment=16, bits=12),
+               ccsds122.encode(img, segment=16, bits=12, dwt="float", bpp=2)]
+    damaged = 0
+    for it in range(400):
+        d = bytearray(streams[it % 2])
+        for _ in range(int(rng.integers(1, 4))):
+            i = int(rng.integers(0, 24 if rng.random() < 0.3 else len(d)))
+            d[i] ^= 1 << int(rng.integers(0, 8))
+        if rng.random() < 0.2:
+            d = d[:int(rng.integers(1, len(d)))]
+        try:
+            out, rep = ccsds122.decode_report(bytes(d))
+            damaged += bool(rep.errors)
+            assert out.ndim == 2
+        except CompressionError:
+            damaged += 1
+    assert damaged > 50          # the damage is seen (flips in refinement bits may go unnoticed)
