@@ -24,6 +24,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+#: corrections allowed outside the head of a codeword in a head-restricted trial decode
+STRAY_CORRECTIONS = 2
+
 _M8 = np.uint64(0xFF)
 _S8 = np.uint64(8)
 _S56 = np.uint64(56)
@@ -273,13 +276,16 @@ def decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work):
 
 @njit(cache=True)
 def decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab, expb, logb,
-                 data_out, corrected, cw, work, stop_on_fail):
+                 data_out, corrected, cw, work, stop_on_fail, head):
     """Decode one interleaved codeblock (nn·I bytes) into ``data_out`` (kk·I bytes, transmitted
     basis) and ``corrected`` (I int16: symbols corrected per codeword, -1 uncorrectable).
     ``cw`` (uint8, nn) and ``work`` (int64) are scratch. Returns True when every codeword is
     a valid codeword after correction. Uncorrectable codewords are copied uncorrected.
     With ``stop_on_fail`` it returns False at the first uncorrectable codeword (trial decodes:
-    ``corrected`` of the later codewords is then undefined)."""
+    ``corrected`` of the later codewords is then undefined). With ``head`` > 0 a codeword
+    counts as uncorrectable when more than ``STRAY_CORRECTIONS`` of its corrections lie at
+    symbol positions ≥ ``head`` (trial decodes one or two bits off, where only the symbols
+    before a slip may be wrong)."""
     for i in range(kk * interleave):
         data_out[i] = block[i]
     ok = True
@@ -302,6 +308,14 @@ def decode_block(block, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab,
             for p in range(nn):
                 cw[p] = to_conv[block[kc + p * interleave]]
             ne = decode_codeword(cw, nn, nroots, fcr, gtab, expb, logb, work)
+            if ne > 0 and head > 0:
+                ns = nroots + 1
+                stray = 0
+                for e in range(ne):
+                    if work[5 * ns + e] >= head:      # error positions left by decode_codeword
+                        stray += 1
+                if stray > STRAY_CORRECTIONS:
+                    ne = -3                           # data_out keeps the received symbols
             if ne < 0:
                 corrected[kc] = -1
                 ok = False
@@ -323,4 +337,4 @@ def decode_blocks(blocks, interleave, nn, kk, nroots, fcr, to_conv, to_dual, gta
     work = np.empty(5 * (nroots + 1) + nn + 32, np.int64)
     for f in range(blocks.shape[0]):
         ok[f] = decode_block(blocks[f], interleave, nn, kk, nroots, fcr, to_conv, to_dual, gtab,
-                             expb, logb, data_out[f], corrected[f], cw, work, False)
+                             expb, logb, data_out[f], corrected[f], cw, work, False, 0)

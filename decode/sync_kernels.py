@@ -153,13 +153,13 @@ def extract_block(buf, q, nb, xor_row, out):
 
 @njit(cache=True)
 def _decode_at(buf, q, xor_row, block, params, to_conv, to_dual, gtab, expb, logb, data_out, corrected, cw, work,
-               stop_on_fail):
+               stop_on_fail, head):
     """Extract the codeblock starting at bit ``q``, derandomise (and un-invert) it, RS-decode it.
     (One call site for the RS decoder keeps LLVM from inlining it into the state machine
     several times, which halved the speed of error-laden streams.)"""
     extract_block(buf, q, params[P_BLOCK_BYTES], xor_row, block)
     return decode_block(block, params[P_I], params[P_NN], params[P_KK], params[P_NROOTS], params[P_FCR],
-                        to_conv, to_dual, gtab, expb, logb, data_out, corrected, cw, work, stop_on_fail)
+                        to_conv, to_dual, gtab, expb, logb, data_out, corrected, cw, work, stop_on_fail, head)
 
 
 @njit(cache=True)
@@ -234,6 +234,10 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
     nroots = params[P_NROOTS]
     fcr = params[P_FCR]
     nbits = nbytes * 8
+    # a block decoded 1-2 bits off its ASM (slip trials) may only need corrections in the
+    # symbols a slip early in the block can have hit (t+1 per codeword; a few strays allowed):
+    # a slip late in a constant block would otherwise decode, shifted, to a wrong codeword
+    head = nroots // 2 + 1
     cap = out_ok.shape[0]
     ecap = ev_kind.shape[0]
     n = 0
@@ -282,7 +286,7 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                     d = asm_distance(buf, nbytes, c2, asm, asm_bits)
                     pc = 1 if d > asm_bits - d else 0
                     if not _decode_at(buf, c2 + asm_bits, xor_rows[pc], block, params, to_conv, to_dual, gtab, expb,
-                                      logb, out_frames[n], out_corr[n], cw, work, True):
+                                      logb, out_frames[n], out_corr[n], cw, work, True, 0):
                         sc += 4 * asm_bits
                     if sc < bestd:
                         best = c2
@@ -310,7 +314,7 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
             d = asm_distance(buf, nbytes, c, asm, asm_bits)
             pol = 1 if d > asm_bits - d else 0
             good = _decode_at(buf, c + asm_bits, xor_rows[pol], block, params, to_conv, to_dual, gtab, expb, logb,
-                    out_frames[n], out_corr[n], cw, work, False)
+                    out_frames[n], out_corr[n], cw, work, False, 0)
             if good and next_asm_state(buf, nbytes, c, pol, asm, asm_bits, tol, cadu_bits) < 0:
                 good = _few_corrections(out_corr[n], interleave)     # single ASM at the end of data
             ev_kind[ne] = EV_ACQUIRE
@@ -381,7 +385,7 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                 ne += 1
                 inv = pol
             good = _decode_at(buf, q + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
-                    out_frames[n], out_corr[n], cw, work, False)
+                    out_frames[n], out_corr[n], cw, work, False, 0)
             if not good:
                 # RS failed behind a good ASM: the block may be one or two bits off (slip
                 # inside the ASM); take the offset whose block decodes
@@ -393,7 +397,7 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                     # polarity: that of the ASM just matched at q (a 1-2 bit shift of it is
                     # no longer a clean witness)
                     if _decode_at(buf, q2 + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb,
-                                  logb, out_frames[n], out_corr[n], cw, work, True):
+                                  logb, out_frames[n], out_corr[n], cw, work, True, head):
                         ev_kind[ne] = EV_SLIP
                         ev_bit[ne] = q2
                         ev_val[ne] = o
@@ -403,7 +407,7 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                         break
                 if not good:       # re-decode at q for the per-codeword counts of the flagged frame
                     _decode_at(buf, q + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
-                            out_frames[n], out_corr[n], cw, work, False)
+                            out_frames[n], out_corr[n], cw, work, False, 0)
             if good:
                 nxt = next_asm_state(buf, nbytes, q, inv, asm, asm_bits, tol, cadu_bits)
                 if nxt == 0 or (nxt < 0 and not _few_corrections(out_corr[n], interleave)):
@@ -444,7 +448,7 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
             if q2 < 0 or q2 + cadu_bits > nbits:
                 continue
             if _decode_at(buf, q2 + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
-                          out_frames[n], out_corr[n], cw, work, True):
+                          out_frames[n], out_corr[n], cw, work, True, 0 if o == 0 else head):
                 if o != 0:
                     ev_kind[ne] = EV_SLIP
                     ev_bit[ne] = q2
@@ -498,7 +502,7 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
         ev_val[ne] = found_k
         ne += 1
         _decode_at(buf, q + asm_bits, xor_rows[inv], block, params, to_conv, to_dual, gtab, expb, logb,
-                out_frames[n], out_corr[n], cw, work, False)
+                out_frames[n], out_corr[n], cw, work, False, 0)
         for i in range(interleave):
             out_corr[n, i] = -1
         out_ok[n] = False
