@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from srd.errors import GeometryError
-from telemetry.orbit import WGS84_E2, ecef_to_geodetic, geodetic_to_ecef
+from telemetry.orbit import ecef_to_geodetic
 
 
 def rot_x(a: float) -> np.ndarray:
@@ -189,4 +189,4 @@ def target_angles(position: np.ndarray, velocity: np.ndarray, target_ecef: np.nd
 
 __all__ = ["AttitudeLaw", "instrument_to_body", "matrix_to_quaternion", "quaternion_to_matrix",
            "quaternion_multiply", "published_attitude", "rotation_angle", "target_angles",
-           "nadir_frame", "rot_x", "rot_y", "rot_z", "geodetic_to_ecef", "WGS84_E2"]
+           "nadir_frame", "rot_x", "rot_y", "rot_z", "MAX_OFF_NADIR_DEG"]

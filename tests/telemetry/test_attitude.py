@@ -69,7 +69,6 @@ def test_nadir_frame_is_yaw_steered(table):
     ang = np.arccos(np.clip(np.sum(track * m[..., 0], axis=1), -1, 1))
     assert np.max(ang) < 2e-3
     # the yaw steering angle (vs the inertial velocity direction) is ≈ 3–4° at 44°N
-    from telemetry.orbit import WGS84_A  # noqa: F401
     omega = np.array([0, 0, 7.2921159e-5])
     v_in = v + np.cross(omega, p)
     x_in = v_in - np.sum(v_in * m[..., 2], axis=1, keepdims=True) * m[..., 2]
