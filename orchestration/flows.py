@@ -22,6 +22,7 @@ and pass paths on. Design choices:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from pathlib import Path
@@ -212,6 +213,26 @@ def process_pass(manifest: str, config: str | None = None, from_stage: str | Non
     refresh = {s: i >= k for i, s in enumerate(stages.STAGES)}
     cfg = _cfg(config)
     pid = Path(manifest).stem
+    with _pass_lock(cfg, pid):
+        return _process(cfg, config, manifest, pid, refresh, http_base, stac_api)
+
+
+@contextlib.contextmanager
+def _pass_lock(cfg, pid: str):
+    """One run at a time per pass on this host (a re-announced pass and a resumed run may
+    overlap): the second waits, then finds every stage cached. Several hosts would use a
+    Prefect global concurrency limit per pass instead."""
+    import fcntl
+    d = cfg.directory("work") / ".locks"
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / f"{pid}.lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        yield
+
+
+def _process(cfg, config, manifest: str, pid: str, refresh: dict, http_base, stac_api) -> dict:
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+    log = get_run_logger()
     prog = create_progress_artifact(0.0, key=artifact_key("pass-progress", pid),
                                     description=f"{pid}: stages done (ingest, decode, level1, ortho, publish)")
     summary: dict[str, Any] = {"pass_id": pid, "stages": {}}

@@ -240,7 +240,20 @@ def ingest(manifest: str | Path, cfg, *, archive_root: str | Path | None = None,
     """Move the pass of ``manifest`` (in the landing directory) into the archive, verified.
 
     Returns an :class:`IngestReport`; raises ManifestError/ChecksumError after quarantining
-    a bad pass (``error.context['quarantine']`` is where it went)."""
+    a bad pass (``error.context['quarantine']`` is where it went). Two ingests of the same
+    pass (a re-announced pass, a resumed flow) take turns on a lock file
+    ``<archive>/.locks/<pass_id>.lock``; the second finds the pass archived."""
+    import fcntl
+    root = Path(archive_root) if archive_root else cfg.directory("archive")
+    locks = root / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    name = Path(manifest).name
+    with open(locks / f"{name[:-5] if name.endswith('.json') else name}.lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        return _ingest(manifest, cfg, archive_root, quarantine_root)
+
+
+def _ingest(manifest, cfg, archive_root, quarantine_root) -> IngestReport:
     t0 = time.monotonic()
     manifest = Path(manifest).resolve()
     landing = manifest.parent

@@ -114,9 +114,12 @@ class Serve:
     def kill(self, sig=signal.SIGKILL) -> None:
         try:
             os.killpg(self.proc.pid, sig)
+            self.proc.wait(30)
         except ProcessLookupError:
             pass
-        self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
 
 
 class Api:
@@ -339,15 +342,27 @@ def test_killing_the_worker_mid_pass_and_restarting_completes_it(prefect_api, tm
         serve.kill()
     serve = Serve(toml, prefect_api, tmp_path / "results", name="kill")
     try:
-        assert pid in serve.banner or "resumed 1" in serve.banner or \
-            api.flow_runs(pid, "process_pass")[0]["state"]["type"] in TERMINAL
-        runs = api.wait_runs(pid, n=len(api.flow_runs(pid, "process_pass")), flow="process_pass", timeout=300)
-        last = runs[-1]
-        tasks = api.task_runs(last["id"])
-        assert tasks["decode"]["state"]["type"] == "COMPLETED"
+        # the interrupted run is marked crashed and run again; a re-announcement of the pass
+        # (its manifest may still be in landing) waits for it on the pass lock
+        assert "resumed 1" in serve.banner, serve.banner
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            runs = api.flow_runs(pid, "process_pass")
+            if any(r["state"]["type"] == "COMPLETED" for r in runs) and \
+                    all(r["state"]["type"] in TERMINAL for r in runs):
+                break
+            time.sleep(1)
+        states = [r["state"]["type"] for r in runs]
+        assert states[0] == "CRASHED" and "COMPLETED" in states, states
         assert (root / "archive" / "SPOT-6" / "2026" / "11" / pid / "SHA256SUMS").exists()
-        assert (root / "work" / "l0" / pid / "decode_report.json").exists()
-        if stage_available("level1") and stage_available("ortho"):
-            assert last["state"]["type"] == "COMPLETED"
+        assert not (root / "quarantine").exists() or not any((root / "quarantine").iterdir())
+        # every stage ran to completion exactly once after the restart; later runs were cached
+        done = [api.task_runs(r["id"]) for r in runs if r["state"]["type"] == "COMPLETED"]
+        decodes = [t["decode"]["state"]["name"] for t in done]
+        assert decodes.count("Completed") <= 1 and set(decodes) <= {"Completed", "Cached"}
+        from orchestration.catalogue.base import SearchQuery
+        from orchestration.catalogue.embedded import EmbeddedCatalogue
+        items = EmbeddedCatalogue(root / "catalogue").search(SearchQuery.build())
+        assert {i["collection"] for i in items} == {"spot-6-primary", "spot-6-ortho"}
     finally:
         serve.kill(signal.SIGTERM)
