@@ -9,6 +9,7 @@ Naming (deterministic, DIMAP spirit)::
                                                             4 cloud, 8 outside coverage)
     <scene>/DIM_<SAT>_PMS_<YYYYMMDDhhmmssd>_SEN_<id>.XML    metadata
     <scene>/RPC_<SAT>_P_..._SEN_<id>_RPC.TXT / RPC_..._MS_…  the RPCs as text (also in the TIFFs)
+    <scene>/IMG_<SAT>_P_..._SEN_<id>.geom / IMG_..._MS_…     the RPCs for OTB (ossimRpcModel keywords)
 
 ``d`` is tenths of a second of the scene's first line (UTC).
 """
@@ -29,28 +30,45 @@ def datetime_code(t: dt.datetime) -> str:
     return t.strftime("%Y%m%d%H%M%S") + str(t.microsecond // 100000)
 
 
-def write_cog(path: Path, data: np.ndarray, *, nodata, rpc=None, descriptions=None,
-              tags: dict | None = None, band_tags: list[dict] | None = None) -> Path:
-    """Write ``data`` (bands, rows, cols) as a COG (DEFLATE, internal overviews, 512 blocks)
-    with GDAL RPC metadata. Written through a temporary tiled GTiff beside the target, then
-    converted and renamed into place."""
+def write_cog(path: Path, data, *, nodata, rpc=None, descriptions=None,
+              tags: dict | None = None, band_tags: list[dict] | None = None,
+              shape: tuple[int, int, int] | None = None, dtype=None, block_rows: int = 1024) -> Path:
+    """Write a COG (DEFLATE, internal overviews, 512 blocks) with GDAL RPC metadata.
+
+    ``data``: an array (bands, rows, cols), or a function ``rows(r0, r1) -> (bands, r1−r0,
+    cols)`` with ``shape`` and ``dtype`` given — then the image is written ``block_rows`` at a
+    time, so a scene larger than memory streams from memory-mapped strips. Written through a
+    temporary tiled GTiff beside the target, converted, and renamed into place."""
+    import warnings
+
     import rasterio
     import rasterio.shutil
-    from rasterio.errors import RasterioIOError
-    import warnings
-    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+    from rasterio.windows import Window
     path = Path(path)
+    if callable(data):
+        read = data
+        b, h, w = shape
+        dt = np.dtype(dtype)
+    else:
+        arr = data
+        b, h, w = arr.shape
+        dt = arr.dtype
+
+        def read(r0, r1):
+            return arr[:, r0:r1]
     tmp = path.with_name(f".{path.name}.src-{os.getpid()}.tif")
     tmp_cog = path.with_name(f".{path.name}.cog-{os.getpid()}.tif")
-    b, h, w = data.shape
-    prof = dict(driver="GTiff", width=w, height=h, count=b, dtype=data.dtype.name, tiled=True,
+    prof = dict(driver="GTiff", width=w, height=h, count=b, dtype=dt.name, tiled=True,
                 blockxsize=256, blockysize=256, nodata=nodata, BIGTIFF="IF_SAFER")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(tmp, "w", **prof) as ds:
-                for k in range(b):
-                    ds.write(data[k], k + 1)
+                for r0 in range(0, h, block_rows):
+                    r1 = min(h, r0 + block_rows)
+                    blk = np.asarray(read(r0, r1), dtype=dt)
+                    ds.write(blk, window=Window(0, r0, w, r1 - r0))
                 if rpc is not None:
                     ds.rpcs = rpc.to_rasterio()
                 if tags:
@@ -61,8 +79,8 @@ def write_cog(path: Path, data: np.ndarray, *, nodata, rpc=None, descriptions=No
                     if band_tags:
                         ds.update_tags(k + 1, **{a: str(v) for a, v in band_tags[k].items()})
             rasterio.shutil.copy(tmp, tmp_cog, driver="COG", compress="DEFLATE",
-                                 predictor=2 if data.dtype.kind in "ui" else 3,
-                                 overview_resampling="average" if data.dtype.kind != "u" or data.dtype != np.uint8 else "nearest",
+                                 predictor=2 if dt.kind in "ui" else 3,
+                                 overview_resampling="nearest" if dt == np.uint8 else "average",
                                  blocksize=512, BIGTIFF="IF_SAFER")
         os.replace(tmp_cog, path)
     except (RasterioIOError, OSError) as e:

@@ -215,6 +215,25 @@ class RPC:
             lines.insert(1 if self.err_bias is not None else 0, f"ERR_RAND: {float(self.err_rand)!r} meters")
         return "\n".join(lines) + "\n"
 
+    def to_geom(self) -> str:
+        """OTB/OSSIM keyword list (``ossimRpcModel``, RPC00B ``polynomial_format: B``, 0-based
+        pixel centres): OTB 8 reads a sensor model from ``<image basename>.geom``."""
+        lines = ["type:  ossimRpcModel", "polynomial_format:  B"]
+        for n in NORM_FIELDS:
+            lines.append(f"{n}:  {getattr(self, n)!r}")
+        for n in COEF_FIELDS:
+            for k, v in enumerate(getattr(self, n)):
+                lines.append(f"{n}_coeff_{k:02d}:  {float(v)!r}")
+        return "\n".join(lines) + "\n"
+
+    def write_geom(self, path: str | Path) -> Path:
+        """Write :meth:`to_geom` to ``path`` (temp name then rename)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(self.to_geom())
+        tmp.replace(path)
+        return path
+
     def write_rpc_txt(self, path: str | Path) -> Path:
         """Write :meth:`to_rpc_txt` to ``path`` (temp name then rename)."""
         path = Path(path)

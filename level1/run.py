@@ -33,7 +33,7 @@ from level1.geometry import PerfectSensor, build_perfect_sensor, housekeeping_pe
 from level1.level0 import Level0, read_level0
 from level1.product import datetime_code, write_cog, write_dimap
 from level1.quality_algo import CLOUD_BLUE_MIN, CLOUD_NDVI_MAX, CLOUD_RED_MIN, CLOUD_WHITENESS_MAX, \
-    cloud_mask, misregistration
+    block_mean, cloud_mask, misregistration
 from level1.resample_algo import ground_nodes, module_nodes, node_axis, resample_band
 from level1.rpc import RPC, fit_rpc
 from level1.sensor_model import Attitude, DetectorArray, Ephemeris, PushbroomModel, geodetic_to_ecef, \
@@ -446,31 +446,45 @@ def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_
     half = 0.5 * (r - 1)
     rpc_ms = dataclasses.replace(rpc_p, line_off=(rpc_p.line_off - half) / r, line_scale=rpc_p.line_scale / r,
                                  samp_off=(rpc_p.samp_off - half) / r, samp_scale=rpc_p.samp_scale / r)
-    # pixel values
+    # pixel values: PAN streams from the memory-mapped strip; MS (16× fewer samples) in memory
     pan_v, pan_f = strips["PAN"]
-    P = np.array(pan_v[s0:s0 + rows])
-    PF = np.array(pan_f[s0:s0 + rows])
     m0, m1 = s0 // r, (s0 + rows) // r
     MS = {b: np.array(strips[b][0][m0:m1]) for b in bands if b != "PAN"}
     MF = {b: np.array(strips[b][1][m0:m1]) for b in bands if b != "PAN"}
     ms_bands = [b for b in MS_BANDS if b in MS]
     cal = {b: ins.band(b) for b in bands}
+    chunk = 4096 - 4096 % r
+    n_miss = n_sat = 0
+    pan_ms = np.empty((rows // r, cols // r), np.float32)      # PAN block-averaged to the MS grid
+    for a in range(0, rows, chunk):
+        z = min(rows, a + chunk)
+        f = np.asarray(pan_f[s0 + a:s0 + z])
+        n_miss += int(np.count_nonzero(f & RA.MISSING))
+        n_sat += int(np.count_nonzero(f & RA.SATURATED))
+        pan_ms[a // r:z // r] = block_mean(np.asarray(pan_v[s0 + a:s0 + z]), r)
+    miss = 100.0 * n_miss / (rows * cols)
+    satp = 100.0 * n_sat / (rows * cols)
 
     def to_refl(b, v):
         return RA.reflectance(RA.radiance(v, cal[b].absolute_gain, cal[b].bias), cal[b].solar_irradiance, sz, dist)
 
-    cloud = np.zeros(next(iter(MS.values())).shape if MS else (0, 0), bool)
+    ms_shape = (rows // r, cols // r)
+    cloud = np.zeros(ms_shape, bool)
     if all(b in MS for b in MS_BANDS):
-        cloud = cloud_mask(*(to_refl(b, MS[b]) for b in MS_BANDS))
-    ms_flags = np.zeros_like(cloud, np.uint8)
+        step_c = 2048
+        for a in range(0, ms_shape[0], step_c):          # row chunks with a 1-row halo (dilation)
+            lo, hi = max(0, a - 1), min(ms_shape[0], a + step_c + 1)
+            c = cloud_mask(*(to_refl(b, MS[b][lo:hi]) for b in MS_BANDS))
+            cloud[a:min(ms_shape[0], a + step_c)] = c[a - lo:a - lo + min(step_c, ms_shape[0] - a)]
+    ms_flags = np.zeros(ms_shape, np.uint8)
     for b in ms_bands:
         ms_flags |= MF[b]
     ms_flags[cloud] |= RA.CLOUD
-    valid_ms = ~np.isnan(np.stack([MS[b] for b in ms_bands])).any(axis=0) if ms_bands else cloud
+    valid_ms = np.ones(ms_shape, bool)
+    for b in ms_bands:
+        valid_ms &= np.isfinite(MS[b])
     cloud_pct = float(100.0 * cloud[valid_ms].mean()) if valid_ms.any() else 0.0
-    miss = np.count_nonzero(PF & RA.MISSING) / PF.size * 100.0
-    satp = np.count_nonzero(PF & RA.SATURATED) / PF.size * 100.0
-    mis = misregistration(P, MS, r) if MS else {}
+    mis = misregistration(pan_ms, MS, 1) if MS else {}
     # output values
     if opt.output == "dn":
         def enc(v):
@@ -500,11 +514,15 @@ def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_
         return {"GAIN": repr(cal[b].absolute_gain), "BIAS": repr(cal[b].bias),
                 "SOLAR_IRRADIANCE": repr(cal[b].solar_irradiance), "CENTRE_NM": cal[b].centre_nm}
 
-    f_p = write_cog(d / f"{names['P']}.TIF", enc(conv("PAN", P))[None], nodata=nodata, rpc=rpc_p,
+    f_p = write_cog(d / f"{names['P']}.TIF",
+                    lambda a, z: enc(conv("PAN", np.asarray(pan_v[s0 + a:s0 + z])))[None],
+                    shape=(1, rows, cols), dtype=dtype_name, nodata=nodata, rpc=rpc_p,
                     descriptions=["PAN"], tags=tags, band_tags=[btags("PAN")])
-    write_cog(d / f"MSK_{names['P'][4:]}.TIF", PF[None], nodata=None, rpc=rpc_p, descriptions=["flags"],
+    write_cog(d / f"MSK_{names['P'][4:]}.TIF", lambda a, z: np.asarray(pan_f[s0 + a:s0 + z])[None],
+              shape=(1, rows, cols), dtype=np.uint8, nodata=None, rpc=rpc_p, descriptions=["flags"],
               tags={"FLAGS": "1 missing, 2 saturated, 8 outside coverage"})
     rpc_p.write_rpc_txt(d / f"RPC_{names['P'][4:]}_RPC.TXT")
+    rpc_p.write_geom(d / f"{names['P']}.geom")                 # OTB reads the model from here
     f_ms = None
     if ms_bands:
         f_ms = write_cog(d / f"{names['MS']}.TIF", np.stack([enc(conv(b, MS[b])) for b in ms_bands]),
@@ -513,6 +531,7 @@ def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_
         write_cog(d / f"MSK_{names['MS'][4:]}.TIF", ms_flags[None], nodata=None, rpc=rpc_ms,
                   descriptions=["flags"], tags={"FLAGS": "1 missing, 2 saturated, 4 cloud, 8 outside coverage"})
         rpc_ms.write_rpc_txt(d / f"RPC_{names['MS'][4:]}_RPC.TXT")
+        rpc_ms.write_geom(d / f"{names['MS']}.geom")
     footprint = [(float(a), float(b)) for a, b in zip(flo, fla)]
     area = _area_km2(np.array(footprint))
     md = {"satellite": sat_code, "name": scene_name, "id": sid, "pass_id": l0.pass_id, "datatake": dtk,
