@@ -168,9 +168,9 @@ cfg = load_config()
 t, c = time.perf_counter(), time.process_time()
 rep = run(sys.argv[1], sys.argv[2], cfg, workers=int(sys.argv[3]))
 wall, cpu = time.perf_counter() - t, time.process_time() - c
-kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024     # worker processes
 print(json.dumps({"bytes": rep.channel_bytes, "wall": wall, "cpu": cpu, "status": rep.status,
-                  "rss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, kids.ru_maxrss) / 1024}))
+                  "rss_mb": max(rep.peak_rss_mb, kids)}))
 """
 
 _CHILD_PEER = """
@@ -191,8 +191,9 @@ for c in m["channels"]:
             dec.work(chunk)
     dec.flush()
 wall, cpu = time.perf_counter() - t, time.process_time() - c0
-print(json.dumps({"bytes": total, "wall": wall, "cpu": cpu,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss: the latter keeps the parent's RSS at fork time across exec
+hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0] / 1024
+print(json.dumps({"bytes": total, "wall": wall, "cpu": cpu, "rss_mb": hwm}))
 """
 
 

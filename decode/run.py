@@ -561,4 +561,13 @@ def _failed(pass_id: str, source: Path, out_dir: Path, errors: list[dict], t0: f
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB). Linux ``VmHWM`` first: ``ru_maxrss`` keeps the
+    parent's RSS at fork time across exec, so it overstates a child started by a big parent."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
