@@ -255,3 +255,35 @@ def test_otb_and_gdal_orthorectify_our_product_identically(textured, tmp_path):
     drow = dr + (ta.f - tb.f) / tb.e
     dcol = dc + (ta.c - tb.c) / tb.a
     assert cc > 0.99 and abs(drow) < 0.02 and abs(dcol) < 0.02, (drow, dcol, cc)
+
+
+def test_scene_cutting_with_overlap(textured, tmp_path, cfg):
+    """A datatake longer than the scene length is cut into overlapping scenes, each with its own
+    RPC fit; the overlap holds identical pixels in both scenes and names are deterministic."""
+    rep, _ = textured
+    out = run(rep.level0_dir, tmp_path, cfg, scene_length_m=600.0, scene_overlap_m=150.0)
+    sc = out.scenes
+    assert len(sc) >= 3
+    rows = [s["pan"]["rows"] for s in sc]
+    assert all(r == 400 for r in rows)                                   # 600 m / 1.5 m
+    starts = [s["first_row"] for s in sc]
+    assert starts[0] == 0 and all(b > a for a, b in zip(starts, starts[1:]))
+    assert all(b - a <= 400 - 100 for a, b in zip(starts, starts[1:]))   # ≥ 150 m overlap
+    assert starts[-1] + rows[-1] == out.datatakes[0]["perfect_sensor"]["rows"]
+    assert [s["id"] for s in sc] == [f"TEX001-{k:03d}" for k in range(1, len(sc) + 1)]
+    assert [s["time_first_line"] for s in sc] == sorted(s["time_first_line"] for s in sc)
+    for s in sc:
+        assert s["rpc_fit"]["check_max_px"] < 0.01 and s["rpc_validation_max_px"] < 0.01
+    a, b = sc[0], sc[1]
+    with rasterio.open(_files(tmp_path / "TEX" / a["directory"], "IMG_*_P_*.TIF")) as A, \
+            rasterio.open(_files(tmp_path / "TEX" / b["directory"], "IMG_*_P_*.TIF")) as B:
+        ov = a["first_row"] + a["pan"]["rows"] - b["first_row"]
+        pa = A.read(1)[-ov:]
+        pb = B.read(1)[:ov]
+        np.testing.assert_array_equal(pa, pb)
+        # and the two RPCs put the same ground point on the same pixel (to their fit accuracy)
+        ra, rb = read_rpc(A.name), read_rpc(B.name)
+    lon, lat = ra.localise(np.array([100.0, 900.0]), np.array([a["pan"]["rows"] - ov / 2] * 2), 0.0)
+    cb, rbw = rb.project(lon, lat, 0.0)
+    np.testing.assert_allclose(cb, [100.0, 900.0], atol=0.01)
+    np.testing.assert_allclose(rbw, [ov / 2] * 2, atol=0.01)
