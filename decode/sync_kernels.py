@@ -276,7 +276,8 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                 q = c
                 code = R_NEED_MORE
                 break
-            # Ties (and worse pairs) are broken in favour of a block that RS-decodes.
+            # Score: ASM bit errors of the pair, plus the RS corrections of the block, plus a
+            # penalty when it does not decode.
             best = -1
             bestd = 8 * asm_bits
             c2 = c
@@ -288,6 +289,11 @@ def sync_scan(buf, nbytes, final, params, state, xor_rows, to_conv, to_dual, gta
                     if not _decode_at(buf, c2 + asm_bits, xor_rows[pc], block, params, to_conv, to_dual, gtab, expb,
                                       logb, out_frames[n], out_corr[n], cw, work, True, 0):
                         sc += 4 * asm_bits
+                    else:
+                        # fewer corrections win too: a block a whole number of bytes off its place
+                        # decodes (cyclic code) but with errors at both ends of every codeword
+                        for i in range(interleave):
+                            sc += out_corr[n, i]
                     if sc < bestd:
                         best = c2
                         bestd = sc

@@ -298,6 +298,20 @@ def test_acquisition_traps(coding, enc):
     assert b.ok.sum() == 7 and (b.frames[b.ok] == frame).all()
     assert (b.bit_position[b.ok] % CADU_BITS == CADU_BITS - 480).all()
 
+    # (3) the same with the planted ASM only 24 bytes into the CADU, where the block read from
+    # it is the true block rotated by 6 symbols per codeword — a codeword (cyclic code, PN
+    # phases are codewords) with one error per codeword — and one bit error in every true ASM:
+    # the pair with fewer ASM errors would be the wrong one; its RS corrections give it away
+    frame[100:104] = rng.integers(0, 256, 4, dtype=np.uint8)
+    frame[20:24] = asm ^ pn[20:24]
+    frames = np.tile(frame, (8, 1))
+    cadus = np.concatenate([np.tile(asm, (8, 1)), rs.encode(frames) ^ pn], axis=1)
+    cadus[:, 0] ^= 0x10
+    bits = np.unpackbits(cadus.ravel())[8 * 10:]
+    b, st = decode_bits(coding, bits)
+    assert b.ok.sum() == 7 and (b.frames[b.ok] == frame).all()
+    assert (b.bit_position[b.ok] % CADU_BITS == CADU_BITS - 80).all()
+
 
 @pytest.mark.parametrize("seed", [*range(4), *[pytest.param(s, marks=pytest.mark.slow) for s in range(4, 64)]])
 def test_random_impairments_never_pass_a_wrong_frame(coding, enc, seed):
