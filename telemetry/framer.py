@@ -134,9 +134,9 @@ class ChannelFramer:
         self.idle_count = 0
         self._hdr = {v: bytearray(F.pack_aos_header(self.scid, v, 0, replay).tobytes())
                      for v in [*self.vcs, self.idle_vcid]}
-        self._idle_zone = bytes([IDLE_FILL]) * self.zone
-        self.idle_frame_template = (bytes(self._hdr[self.idle_vcid])
-                                     + F.MPDU_FHP.put(F.FHP_IDLE_DATA).to_bytes(2, "big") + self._idle_zone)
+        #: the idle frame (VC 63, FHP 0x7FE "idle data", idle pattern) with VC count 0
+        self.idle_frame_template = (bytes(self._hdr[self.idle_vcid]) + F.MPDU_FHP.put(F.FHP_IDLE_DATA)
+                                    .to_bytes(2, "big") + bytes([IDLE_FILL]) * self.zone)
 
     # ------------------------------------------------------------------ input
     def push(self, vcid: int, packets, available: float) -> None:
@@ -187,14 +187,6 @@ class ChannelFramer:
         vc.frames += 1
         return bytes(hdr) + F.MPDU_FHP.put(fhp).to_bytes(2, "big") + zone
 
-    def _idle_frame(self) -> bytes:
-        hdr = self._hdr[self.idle_vcid]
-        c = self.idle_count
-        hdr[2], hdr[3], hdr[4] = (c >> 16) & 0xFF, (c >> 8) & 0xFF, c & 0xFF
-        self.idle_count = (c + 1) % F.VC_COUNT_MODULUS
-        self.idle_frames += 1
-        return bytes(hdr) + F.MPDU_FHP.put(F.FHP_IDLE_DATA).to_bytes(2, "big") + self._idle_zone
-
     def _choose(self, t: float, drain: bool) -> VcState | None:
         best, best_age = None, None
         for vc in self.vcs.values():
@@ -211,8 +203,11 @@ class ChannelFramer:
 
     def _emit(self, frames: list, drain: bool) -> None:
         vc = self._choose(self.slot_time(), drain)
-        frames.append(self._frame(vc) if vc is not None else self._idle_frame())
-        self.slot += 1
+        if vc is None:
+            frames.append(self._idle_frames(1))
+        else:
+            frames.append(self._frame(vc))
+            self.slot += 1
 
     def _next_ready(self) -> float:
         """Earliest time at which some VC will have a frame to send without new input
@@ -253,7 +248,7 @@ class ChannelFramer:
     def drain(self, max_frames: int | None = None) -> np.ndarray:
         """Frames that empty every VC queue (partial zones completed with idle packets);
         at most ``max_frames`` (call again while :attr:`backlog_bytes` > 0)."""
-        frames: list[bytes] = []
+        frames: list = []
         while self.backlog_bytes and (max_frames is None or len(frames) < max_frames):
             self._emit(frames, drain=True)
         return self._as_array(frames)
