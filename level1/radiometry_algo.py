@@ -17,6 +17,8 @@ Raw model (the instrument profile's on-ground calibration tables)::
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 MISSING = 1          # line not received, undecryptable or not decompressible
@@ -63,7 +65,9 @@ def column_spread(img: np.ndarray) -> float:
     ``(2 − 2cos(2π/P))²/6`` (1e-4 at P = 40), white detector errors pass with gain √70/6.
     Compare with :func:`column_noise` of the same lines.
     """
-    m = np.nanmean(img, axis=0).astype(np.float64)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN columns (lost detectors)
+        m = np.nanmean(img, axis=0).astype(np.float64)
     hp = (m[:-4] - 4 * m[1:-3] + 6 * m[2:-2] - 4 * m[3:-1] + m[4:]) / 6.0
     hp = hp[np.isfinite(hp)]
     return float(np.std(hp)) if hp.size >= 3 else float("nan")
@@ -76,6 +80,8 @@ def column_noise(img: np.ndarray) -> float:
     """Expected :func:`column_spread` of an unstriped image: the temporal (line-to-line) noise
     of each column, divided by √lines, times the high-pass gain √70/6."""
     d = np.diff(img.astype(np.float64), axis=0) / np.sqrt(2.0)
-    sigma = float(np.nanmedian(np.nanstd(d, axis=0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sigma = float(np.nanmedian(np.nanstd(d, axis=0)))
     n = int(np.median(np.sum(np.isfinite(img), axis=0)))
     return sigma / np.sqrt(max(n, 1)) * HP_GAIN

@@ -35,9 +35,29 @@ def ground_nodes(model, rows: int, cols: int, step: int, height=None):
     return model.direct_grid(r, c, height)
 
 
-def module_nodes(model, lon, lat, h) -> tuple[np.ndarray, np.ndarray]:
-    """(line, det) node grids of one module's raw image for the ground nodes."""
-    line, det = model.inverse(lon, lat, h, strict=False)
+def module_nodes(model, lon, lat, h, node_psi_y: np.ndarray | None = None,
+                 margin: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(line, det) node grids of one module's raw image for the ground nodes.
+
+    ``node_psi_y`` (nx,): across-track angle of each node column in the perfect sensor; when
+    given, only the node columns within this module's ψy range (plus ``margin`` node columns
+    each side, so every interpolation cell touching the module is complete) are located —
+    the others are NaN (not covered by this module). This divides the work by the number of
+    modules."""
+    ny, nx = lon.shape
+    cols = np.arange(nx)
+    if node_psi_y is not None:
+        psi = model.detectors.psi_y
+        inside = np.flatnonzero((node_psi_y >= psi[0]) & (node_psi_y <= psi[-1]))
+        if inside.size == 0:
+            nan = np.full(lon.shape, np.nan)
+            return nan, nan.copy()
+        cols = np.arange(max(0, inside[0] - margin), min(nx, inside[-1] + margin + 1))
+    line = np.full(lon.shape, np.nan)
+    det = np.full(lon.shape, np.nan)
+    li, de = model.inverse(lon[:, cols], lat[:, cols], h[:, cols], strict=False)
+    line[:, cols] = li
+    det[:, cols] = de
     return np.ascontiguousarray(line), np.ascontiguousarray(det)
 
 

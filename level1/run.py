@@ -289,10 +289,13 @@ def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt:
     ms_rows, ms_cols = ps.ms_shape()
     if any(b != "PAN" for b in bands):
         ground["MS"] = ground_nodes(ps.ms, ms_rows, ms_cols, step_ms)
+    # ψy of every node column of the perfect sensor (extrapolated past the last column)
+    node_psi = {"PAN": ps.pan.detectors.angles(node_axis(ps.cols, step_pan))[1],
+                "MS": ps.ms.detectors.angles(node_axis(ms_cols, step_ms))[1]}
     for b in bands:
-        g = ground["PAN" if b == "PAN" else "MS"]
+        kind = "PAN" if b == "PAN" else "MS"
         for m in range(1, ins.modules + 1):
-            nodes[(m, b)] = module_nodes(models[(m, b)], *g)
+            nodes[(m, b)] = module_nodes(models[(m, b)], *ground[kind], node_psi_y=node_psi[kind])
     prog("geometry", 0.2)
 
     # --- coverage: perfect PAN rows where every band has a module covering every node column
