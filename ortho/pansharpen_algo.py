@@ -197,20 +197,28 @@ def apply(p: FusionParams, pan: np.ndarray, ms_up: np.ndarray, margin: int = 0) 
         i0 = np.tensordot(p.weights, m0, axes=1) + p.bias - (p.i_mean)
         # the regression already puts I in PAN units: only the means are removed (Vivone's GSA)
         return M + p.gains[:, None, None] * ((P - p.pan_mean) - i0)[None]
-    # mtf-glp-hpm
+    # mtf-glp-hpm. The band's equalised PAN is affine in the PAN, P_k = a_k·P + b_k, and the
+    # low-pass chain (Gaussian, decimation, cubic interpolation) is linear with unit DC gain,
+    # so P_L,k = a_k·L_σ(P) + b_k: the chain runs once per distinct MTF, not once per band.
     r = p.ratio
     H, W = pan.shape
     hh, ww = H // r * r, W // r * r
     out = np.empty((ms_up.shape[0], H - 2 * margin, W - 2 * margin))
+    P = pan[sl]
+    chains: dict[float, np.ndarray] = {}
     for k in range(ms_up.shape[0]):
-        pk = (pan - p.pan_mean) * (p.ms_std[k] / p.pan_lp_std[k]) + p.ms_mean[k]
-        lp = gaussian(pk, mtf_sigma(p.mtf_ms[k], r))
-        low = decimate(lp[:hh, :ww], r)
-        pl = upsample(low, r, (H, W))
+        sigma = round(mtf_sigma(p.mtf_ms[k], r), 12)
+        if sigma not in chains:
+            low = decimate(gaussian(pan, sigma)[:hh, :ww], r)
+            chains[sigma] = upsample(low, r, (H, W))[sl]
+        a = p.ms_std[k] / p.pan_lp_std[k]
+        b = p.ms_mean[k] - a * p.pan_mean
+        pk = a * P + b
+        pl = a * chains[sigma] + b
+        M = ms_up[k][sl]
         with np.errstate(divide="ignore", invalid="ignore"):
-            f = ms_up[k] * pk / pl
-        f = np.where(np.isfinite(f) & (pl > 0), f, ms_up[k])
-        out[k] = f[sl]
+            f = M * pk / pl
+        out[k] = np.where(np.isfinite(f) & (pl > 0), f, M)
     return out
 
 

@@ -33,7 +33,7 @@ def _upsampled_dft(data: np.ndarray, region: int, factor: float, offsets) -> np.
 
 
 def phase_shift(ref: np.ndarray, mov: np.ndarray, upsample: int = 20, margin: int = 4,
-                iterations: int = 20) -> tuple[float, float]:
+                iterations: int = 20, min_structure: float = 0.02) -> tuple[float, float]:
     """Sub-pixel translation (dy, dx) in pixels such that ``mov(y, x) ≈ ref(y − dy, x − dx)``
     (``mov`` is ``ref`` moved by (dy, dx)).
 
@@ -42,11 +42,23 @@ def phase_shift(ref: np.ndarray, mov: np.ndarray, upsample: int = 20, margin: in
     ~0.1 px, which would flatter agreement tests — so it is refined by least-squares matching
     (Gauss-Newton on ``ref ≈ a·mov(y + dy, x + dx) + b``, cubic B-spline resampling of ``mov``,
     gain/offset free, ``margin`` border pixels excluded), which is unbiased for small shifts.
+
+    Returns (NaN, NaN) when the window has no 2-D structure (smallest/largest eigenvalue of its
+    gradient structure tensor < ``min_structure``: flat fields, straight edges) or when the
+    refinement leaves the correlation peak by more than 1 px.
     """
     from scipy.ndimage import map_coordinates, spline_filter
     ref = np.asarray(ref, np.float64)
     mov = np.asarray(mov, np.float64)
+    # aperture check: a window without 2-D structure (flat, or edges of one direction) has no
+    # defined shift — NaN rather than a number
+    gyr, gxr = np.gradient(ref)
+    T = np.array([[np.sum(gyr * gyr), np.sum(gyr * gxr)], [np.sum(gyr * gxr), np.sum(gxr * gxr)]])
+    ev = np.linalg.eigvalsh(T)
+    if not (ev[0] > 1e-12 and ev[0] > min_structure * ev[1]):
+        return float("nan"), float("nan")
     dy, dx = _phase_shift_once(ref, mov, upsample)
+    dy0, dx0 = dy, dx
     H, W = ref.shape
     m = margin + int(np.ceil(max(abs(dy), abs(dx))))
     if H - 2 * m < 4 or W - 2 * m < 4:
@@ -69,6 +81,8 @@ def phase_shift(ref: np.ndarray, mov: np.ndarray, upsample: int = 20, margin: in
         dx += upd[1]
         a += upd[2]
         b += upd[3]
+        if not (np.isfinite(dy) and np.isfinite(dx)) or abs(dy - dy0) > 1.0 or abs(dx - dx0) > 1.0:
+            return float("nan"), float("nan")       # diverged: the match is not trustworthy
         if abs(upd[0]) < 1e-5 and abs(upd[1]) < 1e-5:
             break
     # ref(y) ≈ mov(y + d)  ⇔  mov(y) ≈ ref(y − d)
@@ -105,16 +119,19 @@ class ShiftStats:
     mean_px: float          # mean |shift| over windows
     max_px: float           # max |shift|
     rms_px: float
+    median_dy: float = 0.0
+    median_dx: float = 0.0
+    rejected: int = 0       # textured windows without a trustworthy match (see phase_shift)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 def windowed_shifts(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None = None, *,
-                    window: int = 64, step: int | None = None, min_std: float = 1e-6,
-                    upsample: int = 100) -> ShiftStats:
+                    window: int = 64, step: int | None = None, min_std: float = 1e-6) -> ShiftStats:
     """:func:`phase_shift` on a lattice of ``window``² windows fully inside ``valid`` whose
-    reference has texture (std > ``min_std``); statistics of the shift magnitudes."""
+    reference has texture (std > ``min_std``); statistics over the windows with a trustworthy
+    match (the others are counted in ``rejected``)."""
     step = step or window
     H, W = ref.shape
     v = np.ones((H, W), bool) if valid is None else valid.astype(bool)
@@ -126,13 +143,17 @@ def windowed_shifts(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None =
             a = ref[y:y + window, x:x + window]
             if np.std(a) <= min_std:
                 continue
-            sh.append(phase_shift(a, mov[y:y + window, x:x + window], upsample))
-    if not sh:
+            sh.append(phase_shift(a, mov[y:y + window, x:x + window]))
+    s = np.array(sh).reshape(-1, 2)
+    ok = np.isfinite(s).all(axis=1)
+    if not ok.any():
         raise ValueError("no valid textured window to correlate")
-    s = np.array(sh)
+    rejected = int((~ok).sum())
+    s = s[ok]
     mag = np.hypot(s[:, 0], s[:, 1])
-    return ShiftStats(len(sh), float(s[:, 0].mean()), float(s[:, 1].mean()), float(mag.mean()),
-                      float(mag.max()), float(np.sqrt((mag ** 2).mean())))
+    return ShiftStats(len(s), float(s[:, 0].mean()), float(s[:, 1].mean()), float(mag.mean()),
+                      float(mag.max()), float(np.sqrt((mag ** 2).mean())), float(np.median(s[:, 0])),
+                      float(np.median(s[:, 1])), rejected)
 
 
 # ---------------------------------------------------------------------------- fusion quality

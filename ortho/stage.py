@@ -461,9 +461,11 @@ def _estimate_fusion(method, pan_path, ms_src, grid, lg_up, heights, resampling,
     win = 32 if min(vl.shape) >= 64 else max(8, min(vl.shape) // 2 // 8 * 8)
     try:
         s = Q.windowed_shifts(pan_lr, inten, vl, window=win)
-        coreg = {"windows": s.windows, "mean_dy_ms_px": round(s.mean_dy, 3),
-                 "mean_dx_ms_px": round(s.mean_dx, 3), "mean_px": round(math.hypot(s.mean_dy, s.mean_dx), 3),
-                 "max_px": round(s.max_px, 3), "window_ms_px": win}
+        # median over windows: robust to windows matched on a repetitive pattern
+        coreg = {"windows": s.windows, "rejected_windows": s.rejected,
+                 "mean_dy_ms_px": round(s.median_dy, 3), "mean_dx_ms_px": round(s.median_dx, 3),
+                 "mean_px": round(math.hypot(s.median_dy, s.median_dx), 3),
+                 "max_px": round(s.max_px, 3), "window_ms_px": win, "statistic": "median"}
     except ValueError:
         coreg = {"windows": 0, "mean_px": 0.0, "note": "no textured window: not measured"}
     return params, coreg

@@ -59,3 +59,18 @@ def test_qnr_of_an_ideal_fusion_is_high():
     good = Q.qnr(hr, ms, pan, pan_lr)
     bad = Q.qnr(np.repeat(pan[None], 4, 0), ms, pan, pan_lr)     # PAN copied in every band
     assert good["QNR"] > bad["QNR"] and good["D_lambda"] < bad["D_lambda"]
+
+
+def test_windows_without_2d_structure_have_no_shift():
+    """Flat fields and straight edges (aperture problem) must not yield a number."""
+    flat = np.full((32, 32), 7.0)
+    assert np.isnan(Q.phase_shift(flat, flat)).all()
+    edge = np.zeros((32, 32))
+    edge[:, 16:] = 100.0                        # a vertical edge: x is defined, y is not
+    assert np.isnan(Q.phase_shift(edge, np.roll(edge, 1, axis=1))).all()
+    a = _tex(128)
+    img = a.copy()
+    img[:64] = np.sin(np.arange(128) / 3.0)[None, :] * 50     # top half: vertical stripes only
+    s = Q.windowed_shifts(img, shift(img, (0.2, 0.1), order=3, mode="nearest"), window=32)
+    assert s.rejected >= 6 and s.windows >= 6
+    assert abs(s.median_dy - 0.2) < 0.01 and abs(s.median_dx - 0.1) < 0.01
