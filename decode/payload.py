@@ -269,31 +269,45 @@ def _units(path: Path, sh: int) -> Iterator:
 
 
 def build_images(packet_dir: Path, image_dir: Path, cfg, satellite, keyring: KeyRing,
-                 max_errors: int = 20) -> list[BandResult]:
-    """Decode every image APID packet file of ``packet_dir`` into ``image_dir`` (see module doc)."""
+                 max_errors: int = 20, ms_ratio: int | None = None) -> list[BandResult]:
+    """Decode every image APID packet file of ``packet_dir`` into ``image_dir`` (see module doc).
+
+    Extents: per datatake (line counters restart with each), aligned across all bands and
+    modules of the datatake on the PAN line grid (MS line n = PAN line ``ms_ratio``·n, the
+    instrument profile's ratio), so a block lost at the start or end of one band shows up as
+    masked lines instead of a shorter image.
+    """
     apids = satellite.apids
     sample_bits = satellite.packets.sample_bits
+    if ms_ratio is None:
+        ms_ratio = cfg.instrument(satellite.instrument).ms_ratio
     results: list[BandResult] = []
-    files = sorted(packet_dir.glob("APID_0x*.pkt"))
-    for path in files:
+    found = []
+    span: dict[int, list[int]] = {}                  # datatake -> [first, end) in PAN lines
+    for path in sorted(packet_dir.glob("APID_0x*.pkt")):
         apid = int(path.stem.split("_0x")[1], 16)
         src = apids.image_source(apid)
         if src is None:
             continue
-        module, band = src
-        # pass 1: extents per datatake (line counters restart with each datatake)
+        r = 1 if src[1] == "PAN" else ms_ratio
+        # pass 1: block headers of first/only segments
         ext: dict[int, list[int]] = {}
-        for _, pkt in iter_packets(path):             # block headers of first/only segments
+        for _, pkt in iter_packets(path):
             if pkt[2] >> 6 not in (F.SEQ_FIRST, F.SEQ_UNSEGMENTED) or len(pkt) < PH + SH + BH:
                 continue
             h = _block_header(pkt[PH + SH:])
             dt_id, line, nl, nc = int(h["datatake"]), int(h["line"]), int(h["lines"]), int(h["columns"])
             e = ext.setdefault(dt_id, [line, line + nl, nc])
             e[0], e[1] = min(e[0], line), max(e[1], line + nl)
-        if not ext:
-            continue
+        for dt_id, (l0, l1, _) in ext.items():
+            sp = span.setdefault(dt_id, [l0 * r, l1 * r])
+            sp[0], sp[1] = min(sp[0], l0 * r), max(sp[1], l1 * r)
+        if ext:
+            found.append((path, apid, src, r, ext))
+    for path, apid, (module, band), r, ext in found:
         multi = len(ext) > 1
-        for dt_id, (l0, l1, ncol) in sorted(ext.items()):
+        for dt_id, (_, _, ncol) in sorted(ext.items()):
+            l0, l1 = span[dt_id][0] // r, -(-span[dt_id][1] // r)
             name = f"M{module}_{band}" + (f"_DT{dt_id}" if multi else "")
             results.append(_build_band(path, apid, module, band, dt_id, l0, l1 - l0, ncol,
                                        image_dir / name, keyring, sample_bits, max_errors))

@@ -180,3 +180,22 @@ def test_block_key_id_differs_from_datatake_announcement(tmp_path, cfg, sat):
     (r,) = build_images(tmp_path / "packets", tmp_path / "image", cfg, sat, ring)
     assert r.lines_undecryptable == 32 and announce.kcv_ok is False
     assert "datatake start announces 0" in announce.error
+
+
+def test_band_extents_aligned_across_bands(tmp_path, cfg, sat):
+    """PAN's first block lost, MS's last block lost: both images still cover the datatake's span
+    on the PAN grid (MS = PAN/4), the lost blocks masked — not silently shorter images."""
+    rng = np.random.default_rng(16)
+    pk = telemetry_packetizer.Packetizer(sat, compression="raw")
+    pan, ms = _blocks(rng, 4, 32, 256), _blocks(rng, 4, 8, 64)
+    units = [pk.image_unit(1, "PAN", 320 + 32 * b, 1e9 + b, pan[b], 1) for b in range(1, 4)]
+    units += [pk.image_unit(1, "B0", 80 + 8 * b, 1e9 + b, ms[b], 1) for b in range(0, 3)]
+    _write(tmp_path, units)
+    res = {r.band: r for r in build_images(tmp_path / "packets", tmp_path / "image", cfg, sat, KeyRing(cfg, {}))}
+    assert (res["PAN"].first_line, res["PAN"].lines) == (320, 128)
+    assert (res["B0"].first_line, res["B0"].lines) == (80, 32)
+    pm = np.load(tmp_path / "image" / "M1_PAN_mask.npy")
+    bm = np.load(tmp_path / "image" / "M1_B0_mask.npy")
+    assert (pm[:32] == MASK_MISSING).all() and (pm[32:] == MASK_OK).all()
+    assert (bm[24:] == MASK_MISSING).all() and (bm[:24] == MASK_OK).all()
+    assert np.array_equal(np.load(tmp_path / "image" / "M1_PAN.npy")[32:], np.concatenate(pan[1:]))
