@@ -206,19 +206,32 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class DecodeReport:
-    """What :func:`decode_report` found: per block row, whether its pixels are exact/valid."""
+    """What :func:`decode_report` found.
+
+    ``block_rows_ok`` (ceil(height/8),): False where a block of that row of blocks was not
+    decoded. ``rows_ok`` (height,): False for every pixel row the lost blocks reach through the
+    inverse DWT (the 9/7 synthesis over 3 levels spreads a block row r over pixel rows
+    8r-21 … 8r+35): only rows_ok rows are guaranteed exact (lossless) / as coded (lossy).
+    """
     info: StreamInfo
-    block_rows_ok: np.ndarray   # (ceil(height/8),) bool: False = a block of that row was lost
+    block_rows_ok: np.ndarray
+    rows_ok: np.ndarray
     errors: list
 
     def to_dict(self) -> dict:
         return {"info": self.info.to_dict(), "block_rows_lost": int((~self.block_rows_ok).sum()),
-                "errors": list(self.errors)}
+                "rows_lost": int((~self.rows_ok).sum()), "errors": list(self.errors)}
 
 
 def _parse(data: bytes, want_coefficients: bool):
-    """Walk the segments; decode their bodies when ``want_coefficients``."""
-    from .bpe_kernels import CORRUPT, TRUNCATED, decode_fast, reconstruct_fast, word_table
+    """Walk the segments, decoding their bodies (segment ends are only known by decoding).
+
+    A damaged segment (invalid code, data ending inside it, or a next header that is not where
+    it ended) is reported and its blocks flagged; decoding then resumes at the next header
+    found by scanning forward (Part 1A with the expected SegmentCount whose body decodes and is
+    followed by another such header or the end of the data).
+    """
+    from .bpe_kernels import word_table
     buf = np.frombuffer(data, np.uint8)
     W = word_table(buf)
     total = len(buf)
@@ -231,7 +244,9 @@ def _parse(data: bytes, want_coefficients: bool):
     ok_chunks: list[np.ndarray] = []
     end_seen = False
     S = limit = nblocks = 0
+    f: dict = {}
     while off < total and not end_seen:
+        resync_from = expected = None
         try:
             f, hl = _h.unpack(buf, off)
             if seg == 0:
@@ -243,86 +258,101 @@ def _parse(data: bytes, want_coefficients: bool):
                 _check_params(params, off)
             else:
                 if f["StartImgFlag"]:
-                    raise CompressionError(f"segment {seg}: StartImgFlag set again", offset=off,
+                    raise CompressionError(f"StartImgFlag set again", offset=off,
                                            field="StartImgFlag", segment=seg)
                 if f["SegmentCount"] != seg % 256:
-                    raise CompressionError(f"segment {seg}: SegmentCount {f['SegmentCount']} "
-                                           f"(expected {seg % 256})", offset=off,
-                                           field="SegmentCount", segment=seg)
+                    raise CompressionError(f"SegmentCount {f['SegmentCount']} (expected "
+                                           f"{seg % 256})", offset=off, field="SegmentCount",
+                                           segment=seg)
                 if f["Part4Flag"]:
                     params.update({k: v for k, v in f.items() if k in _PART4})
                     _check_params(params, off)
-        except EOFError as e:
+        except (EOFError, CompressionError) as e:
             if seg == 0:
+                if isinstance(e, CompressionError):
+                    raise
                 raise CompressionError(f"segment 0: {e}", offset=off, field="header",
                                        segment=0) from None
-            errors.append(f"segment {seg} (offset {off}): {e}")
-            break
-        except CompressionError as e:
-            if seg == 0:
-                raise
-            errors.append(f"segment {seg} (offset {off}): {e.message}")
-            break
-        if f["Part2Flag"]:
-            limit = f["SegByteLimit"]
-            params.update({k: f[k] for k in ("SegByteLimit", "DCStop", "BitPlaneStop",
-                                             "StageStop", "UseFill")})
-            _check_params(params, off)
-        if f["Part3Flag"]:
-            S = f["S"]
-            if S < 1:
-                raise CompressionError(f"segment {seg}: S = 0", offset=off, field="S",
-                                       segment=seg)
-        end_seen = bool(f["EndImgFlag"])
-        body = off + hl
-        limit_bits = (total - body) * 8
-        if limit:
-            limit_bits = min(limit_bits, (limit - hl) * 8)
-        is_int = params["DWTtype"] == _h.DWT_INTEGER
-        wts = _weights(is_int, params)
-        status = "ok"
-        mag = np.empty((S, 63), np.int32)
-        sig = np.empty(S, np.int64)
-        sp = np.empty((S, 63), np.int8)
-        dc = np.zeros(S, np.int64)
-        dckb = np.empty(S, np.int64)
-        stop = np.zeros(3, np.int64)
-        pos, st = decode_fast(W, body * 8, body * 8 + limit_bits, S, wts, is_int,
-                              f["BitDepthDC"], f["BitDepthAC"], mag, sig, sp, dc, dckb, stop)
-        used = (pos - body * 8 + 7) // 8
-        if st == TRUNCATED:
-            if not limit or (limit - hl) * 8 > limit_bits:
-                status = "error: data end inside the segment"
-                errors.append(f"segment {seg} (offset {off}): data end inside the segment")
+            if isinstance(e, EOFError):         # the data end inside a header: stream cut
+                errors.append(f"segment {seg} (offset {off}): data end inside its header")
+                segs.append({"index": seg, "offset": off, "length": total - off,
+                             "header_bytes": 0, "blocks": S, "first_block": nblocks,
+                             "bit_depth_dc": 0, "bit_depth_ac": 0, "seg_byte_limit": limit,
+                             "status": "error: data end inside the header"})
+                if want_coefficients:
+                    coef_chunks.append(np.zeros((S, 64), np.int32))
+                    ok_chunks.append(np.zeros(S, bool))
+                nblocks += S
+                break
+            msg = e.message
+            if _resync(buf, W, total, off, seg, S, limit, params, stop=off + 1) is not None:
+                # a later segment's header right here: the segments in between are missing
+                resync_from, expected = off, seg
             else:
-                status = "truncated"
-            used = limit_bits // 8
-        elif st == CORRUPT:
-            status = "error: invalid code"
-            errors.append(f"segment {seg} (offset {off}): invalid code near bit "
-                          f"{pos - body * 8} of its body")
-        if params.get("UseFill") and limit:
-            used = max(used, limit - hl)
-        if want_coefficients:
-            coefs = np.empty((S, 64), np.int32)
-            reconstruct_fast(mag, sig, sp, dc, dckb, wts, stop, coefs)
-            coef_chunks.append(coefs)
-            ok_chunks.append(np.full(S, status in ("ok", "truncated")))
-        length = hl + used
-        segs.append({"index": seg, "offset": off, "length": length, "header_bytes": hl,
-                     "blocks": S, "first_block": nblocks, "bit_depth_dc": f["BitDepthDC"],
-                     "bit_depth_ac": f["BitDepthAC"], "seg_byte_limit": limit,
-                     "status": status})
-        nblocks += S
-        if status != "ok" and status != "truncated":
-            break                   # no length field: the next segment cannot be located
-        off += length
-        seg += 1
+                # the previous segment did not end where its decoding said: it is damaged
+                prev = segs[-1]
+                if prev["status"] in ("ok", "truncated"):
+                    prev["status"] = "error: desynchronised"
+                    if want_coefficients:
+                        ok_chunks[-1][:] = False
+                        coef_chunks[-1][:] = 0
+                errors.append(f"segment {prev['index']} (offset {prev['offset']}): damaged — "
+                              f"the next header is not at offset {off} ({msg})")
+                resync_from, expected = prev["offset"] + prev["header_bytes"], seg
+        if resync_from is None:
+            if f["Part2Flag"]:
+                limit = f["SegByteLimit"]
+                params.update({k: f[k] for k in ("SegByteLimit", "DCStop", "BitPlaneStop",
+                                                 "StageStop", "UseFill")})
+                _check_params(params, off)
+            if f["Part3Flag"]:
+                S = f["S"]
+                if S < 1:
+                    raise CompressionError("S = 0", offset=off, field="S", segment=seg)
+            end_seen = bool(f["EndImgFlag"])
+            status, used, coefs = _decode_segment(W, total, off, hl, f, S, limit, params,
+                                                  want_coefficients)
+            if status.startswith("error"):
+                errors.append(f"segment {seg} (offset {off}): {status[7:]}")
+            if want_coefficients:
+                if status.startswith("error"):
+                    coefs[:] = 0            # damaged: no garbage coefficients
+                coef_chunks.append(coefs)
+                ok_chunks.append(np.full(S, not status.startswith("error")))
+            segs.append({"index": seg, "offset": off, "length": hl + used, "header_bytes": hl,
+                         "blocks": S, "first_block": nblocks, "bit_depth_dc": f["BitDepthDC"],
+                         "bit_depth_ac": f["BitDepthAC"], "seg_byte_limit": limit,
+                         "status": status})
+            nblocks += S
+            if not status.startswith("error"):
+                off += hl + used
+                seg += 1
+                continue
+            end_seen = False
+            resync_from, expected = off + hl, seg + 1
+        # resynchronise on the next plausible header
+        found = _resync(buf, W, total, resync_from, expected, S, limit, params)
+        if found is None:
+            errors.append(f"no segment header found after offset {resync_from}: the rest of "
+                          f"the image is lost")
+            break
+        p, delta = found
+        for j in range(delta):          # whole segments lost between
+            if want_coefficients:
+                coef_chunks.append(np.zeros((S, 64), np.int32))
+                ok_chunks.append(np.zeros(S, bool))
+            segs.append({"index": expected + j, "offset": -1, "length": 0, "header_bytes": 0,
+                         "blocks": S, "first_block": nblocks, "bit_depth_dc": 0,
+                         "bit_depth_ac": 0, "seg_byte_limit": limit, "status": "error: lost"})
+            errors.append(f"segment {expected + j}: lost (not found in the data)")
+            nblocks += S
+        seg = expected + delta
+        off = p
     if params is None:
         raise CompressionError("empty CCSDS 122 stream", offset=0, field="header")
     width = params["ImageWidth"]
     bcols = (width + 7) // 8
-    pad_rows = f["PadRows"] if end_seen else 0
+    pad_rows = f.get("PadRows", 0) if end_seen else 0
     if not end_seen and not errors:
         errors.append(f"stream ends after segment {seg - 1} without EndImgFlag")
     brows = -(-nblocks // bcols)
@@ -340,6 +370,88 @@ def _parse(data: bytes, want_coefficients: bool):
                      custom_weights=bool(params.get("CustomWtFlag")),
                      segment_list=segs)
     return inf, coef_chunks, ok_chunks, errors
+
+
+def _decode_segment(W, total, off, hl, f, S, limit, params, want_coefficients):
+    """Decode one segment body: (status, body bytes used, coefficients or None)."""
+    from .bpe_kernels import CORRUPT, TRUNCATED, decode_fast, reconstruct_fast
+    body = off + hl
+    limit_bits = max(0, (total - body) * 8)
+    if limit:
+        limit_bits = max(0, min(limit_bits, (limit - hl) * 8))
+    is_int = params["DWTtype"] == _h.DWT_INTEGER
+    wts = _weights(is_int, params)
+    mag = np.empty((S, 63), np.int32)
+    sig = np.empty(S, np.int64)
+    sp = np.empty((S, 63), np.int8)
+    dc = np.zeros(S, np.int64)
+    dckb = np.empty(S, np.int64)
+    stop = np.zeros(3, np.int64)
+    pos, st = decode_fast(W, body * 8, body * 8 + limit_bits, S, wts, is_int,
+                          f["BitDepthDC"], f["BitDepthAC"], mag, sig, sp, dc, dckb, stop)
+    used = (pos - body * 8 + 7) // 8
+    status = "ok"
+    if st == TRUNCATED:
+        if not limit or (limit - hl) * 8 > limit_bits:
+            status = "error: data end inside the segment"
+        else:
+            status = "truncated"
+        used = limit_bits // 8
+    elif st == CORRUPT:
+        status = f"error: invalid code near bit {pos - body * 8} of its body"
+    if params.get("UseFill") and limit:
+        used = max(used, limit - hl)
+    coefs = None
+    if want_coefficients:
+        coefs = np.empty((S, 64), np.int32)
+        reconstruct_fast(mag, sig, sp, dc, dckb, wts, stop, coefs)
+    return status, used, coefs
+
+
+def _plausible(buf, p, expected, max_delta=8):
+    """A non-first Part 1A at byte ``p`` whose SegmentCount is ``expected`` + 0..7 (mod 256)."""
+    try:
+        f, hl = _h.unpack(buf, p)
+    except EOFError:
+        return None
+    if (f["StartImgFlag"] or f["Reserved1A"] or f["Part4Flag"] or f["BitDepthDC"] == 0
+            or ((f["Part2Flag"] or f["Part3Flag"]) and not f["EndImgFlag"])):
+        return None
+    delta = (f["SegmentCount"] - expected) % 256
+    if delta >= max_delta:
+        return None
+    return f, hl, delta
+
+
+def _resync(buf, W, total, start, expected, S, limit, params, stop=None):
+    """First offset in [start, stop) holding the header of segment ``expected`` + delta whose
+    body decodes cleanly and ends at the data end or at the next segment's header."""
+    end = min(total - 2, stop or total)
+    if end <= start:
+        return None
+    # vectorised pre-filter on Part 1A bits: StartImgFlag 0, SegmentCount in range,
+    # Reserved1A 0, Part4Flag 0
+    b0 = buf[start:end].astype(np.int64)
+    b1 = buf[start + 1:end + 1].astype(np.int64)
+    b2 = buf[start + 2:end + 2].astype(np.int64)
+    cnt = ((b0 & 0x3F) << 2) | (b1 >> 6)
+    ok = ((b0 & 0x80) == 0) & (((cnt - expected) % 256) < 8) & ((b2 & 0x09) == 0)
+    for p in (start + np.flatnonzero(ok)).tolist():
+        c = _plausible(buf, p, expected)
+        if c is None:
+            continue
+        f, hl, delta = c
+        s_here = f["S"] if f["Part3Flag"] else S
+        lim = f["SegByteLimit"] if f["Part2Flag"] else limit
+        if s_here < 1:
+            continue
+        status, used, _ = _decode_segment(W, total, p, hl, f, s_here, lim, params, False)
+        if status.startswith("error"):
+            continue
+        nxt = p + hl + used
+        if f["EndImgFlag"] or nxt >= total or _plausible(buf, nxt, expected + delta + 1, 1):
+            return p, delta
+    return None
 
 
 _PART4 = {n for n, _ in _h.PARTS[4][1]}
@@ -398,8 +510,11 @@ def decode_report(data: bytes) -> tuple[np.ndarray, DecodeReport]:
               else (0, (1 << inf.bits) - 1))
     out = np.empty((h, inf.width), np.int16 if inf.signed else np.uint16)
     clip_cast(img, lo, hi, out)
-    rows_ok = okb.reshape(brows, bcols).all(axis=1)[:-(-h // 8)]
-    return out, DecodeReport(inf, rows_ok, errors)
+    block_ok = okb.reshape(brows, bcols).all(axis=1)
+    rows_ok = np.ones(h, bool)
+    for r in np.flatnonzero(~block_ok):
+        rows_ok[max(0, 8 * r - 21):max(0, 8 * r + 36)] = False
+    return out, DecodeReport(inf, block_ok[:-(-h // 8)], rows_ok, errors)
 
 
 def _first_fields(data: bytes) -> dict:

@@ -123,6 +123,7 @@ def test_truncated_stream_reports_segment():
     # a header cut short after a good first segment is reported the same way
     out, rep = ccsds122.decode_report(data[:inf.segment_list[1]["offset"] + 5])
     assert rep.errors and "segment 1" in rep.errors[0] and not rep.block_rows_ok[2:].any()
+    assert rep.block_rows_ok[:2].all()
 
 
 def test_bad_inputs_raise_typed_errors():
@@ -173,3 +174,36 @@ def test_corrupted_streams_never_crash():
         except CompressionError:
             damaged += 1
     assert damaged > 50          # the damage is seen (flips in refinement bits may go unnoticed)
+
+
+@pytest.mark.parametrize("dwt,bpp", [("int", None), ("float", 2.0)])
+def test_damaged_segment_is_skipped_and_following_segments_decode(dwt, bpp):
+    """A corrupted segment in the middle: reported, its blocks flagged, the next segments exact."""
+    rng = np.random.default_rng(12)
+    y, x = np.mgrid[:64, :128]
+    img = (2000 + 600 * np.sin(x / 9.0) * np.cos(y / 6.0) + rng.normal(0, 25, x.shape)).astype(np.uint16)
+    data = ccsds122.encode(img, segment=16, bits=12, dwt=dwt, bpp=bpp)      # 8 segments
+    good = ccsds122.decode(data)
+    inf = ccsds122.info(data)
+    s3 = inf.segment_list[3]
+    bad = bytearray(data)
+    for k in range(s3["header_bytes"] + 5, s3["length"] - 2, 7):     # wreck segment 3's body
+        bad[s3["offset"] + k] ^= 0x5A
+    out, rep = ccsds122.decode_report(bytes(bad))
+    assert rep.errors and any("segment 3" in e for e in rep.errors)
+    st = [s["status"] for s in rep.info.segment_list]
+    assert st[:3] == [st[0]] * 3 and st[3].startswith("error")
+    assert all(not s.startswith("error") for s in st[4:]) and len(st) == 8
+    # blocks of segment 3 are block row 3 (16 blocks per row): flagged; the rows it reaches
+    # through the inverse DWT (24-21 .. 24+35) are flagged, every other row is exact
+    assert list(rep.block_rows_ok) == [True, True, True, False, True, True, True, True]
+    assert not rep.rows_ok[3:60].any() and rep.rows_ok[:3].all() and rep.rows_ok[60:].all()
+    np.testing.assert_array_equal(out[rep.rows_ok], good[rep.rows_ok])
+    assert np.abs(out[:3].astype(int) - good[:3]).max() == 0
+    with pytest.raises(CompressionError, match="segment 3"):
+        ccsds122.decode(bytes(bad))
+    # a whole segment missing: its blocks are lost, counting resumes on SegmentCount
+    cut = data[:s3["offset"]] + data[s3["offset"] + s3["length"]:]
+    out, rep = ccsds122.decode_report(cut)
+    assert list(rep.block_rows_ok) == [True, True, True, False, True, True, True, True]
+    np.testing.assert_array_equal(out[rep.rows_ok], good[rep.rows_ok])
