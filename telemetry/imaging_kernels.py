@@ -119,10 +119,12 @@ def intersect(px: float, py: float, pz: float, ux: float, uy: float, uz: float,
     never tunnels through relief and needs only a few steps; regula falsi (Illinois)
     then refines the bracket to 0.1 mm in height.
     """
-    s_top = _ellipsoid_distance(px, py, pz, ux, uy, uz, hmax + 1.0)
+    # the inflated ellipsoid (a+h, b+h) departs from the geodetic height h by up to ≈ h·f
+    # (f = 1/298): pad the bounds by 1 % of |h| plus 10 m, then make sure of it below
+    s_top = _ellipsoid_distance(px, py, pz, ux, uy, uz, hmax + 10.0 + 0.01 * abs(hmax))
     if s_top < 0.0:
         return -1.0, 0.0, 0.0, 0.0
-    s_bot = _ellipsoid_distance(px, py, pz, ux, uy, uz, hmin - 1.0)
+    s_bot = _ellipsoid_distance(px, py, pz, ux, uy, uz, hmin - 10.0 - 0.01 * abs(hmin))
     if s_bot < 0.0:
         return -1.0, 0.0, 0.0, 0.0     # grazing ray beyond the limb of the lowest surface
     lon, lat, _h = ecef_to_geodetic(px + s_top * ux, py + s_top * uy, pz + s_top * uz)
@@ -134,6 +136,12 @@ def intersect(px: float, py: float, pz: float, ux: float, uy: float, uz: float,
     a = s_top
     lon, lat, h = ecef_to_geodetic(px + a * ux, py + a * uy, pz + a * uz)
     fa = h - dem_height(dem, lat0, lon0, dlat, dlon, lat, lon)
+    for _ in range(100):
+        if fa > 0.0:
+            break
+        a -= 100.0                     # start above every terrain point (never inside)
+        lon, lat, h = ecef_to_geodetic(px + a * ux, py + a * uy, pz + a * uz)
+        fa = h - dem_height(dem, lat0, lon0, dlat, dlon, lat, lon)
     b = -1.0
     fb = 0.0
     ni = slope.shape[0]
@@ -192,17 +200,35 @@ def intersect(px: float, py: float, pz: float, ux: float, uy: float, uz: float,
 
 
 @njit(cache=True)
+def _entry_or_reject(px: float, py: float, pz: float, ux: float, uy: float, uz: float,
+                     dem: np.ndarray, lat0: float, lon0: float, dlat: float, dlon: float,
+                     s: float, lon: float, lat: float, h: float, s_prev: float,
+                     f_prev: float) -> tuple:
+    """Keep a crossing only if the ray *enters* the terrain there: an exit (the back face of
+    a ridge the ray went through) is rejected (distance −1). A previous iterate within 2 m
+    that was above the terrain before (or below it after) the crossing proves the entry;
+    otherwise the ray is probed 5 cm before the crossing."""
+    if abs(s - s_prev) < 2.0 and (s - s_prev) * f_prev > 0.0:
+        return s, lon, lat, h
+    lo, la, hh = ecef_to_geodetic(px + (s - 0.05) * ux, py + (s - 0.05) * uy, pz + (s - 0.05) * uz)
+    if hh - dem_height(dem, lat0, lon0, dlat, dlon, la, lo) <= 0.0:
+        return -1.0, 0.0, 0.0, 0.0
+    return s, lon, lat, h
+
+
+@njit(cache=True)
 def refine(px: float, py: float, pz: float, ux: float, uy: float, uz: float,
            dem: np.ndarray, lat0: float, lon0: float, dlat: float, dlon: float,
            s_guess: float, max_move: float) -> tuple:
     """(distance, lon, lat, h) of the terrain crossing near ``s_guess`` along the ray by
     secant iterations (0.1 mm in height); distance −1 when it does not converge within 8
-    iterations or moves more than ``max_move`` metres from the guess (the caller then
-    traces the ray from the top)."""
+    iterations, moves more than ``max_move`` metres from the guess, or finds a point where
+    the ray leaves the terrain (the caller then traces the ray from the top)."""
     lon, lat, h = ecef_to_geodetic(px + s_guess * ux, py + s_guess * uy, pz + s_guess * uz)
     f0 = h - dem_height(dem, lat0, lon0, dlat, dlon, lat, lon)
     if abs(f0) < 1e-4:
-        return s_guess, lon, lat, h
+        return _entry_or_reject(px, py, pz, ux, uy, uz, dem, lat0, lon0, dlat, dlon,
+                                s_guess, lon, lat, h, s_guess, 0.0)
     cl = np.cos(lat)
     c = -(cl * np.cos(lon) * ux + cl * np.sin(lon) * uy + np.sin(lat) * uz)
     if c < 0.05:
@@ -215,7 +241,8 @@ def refine(px: float, py: float, pz: float, ux: float, uy: float, uz: float,
         lon, lat, h = ecef_to_geodetic(px + s1 * ux, py + s1 * uy, pz + s1 * uz)
         f1 = h - dem_height(dem, lat0, lon0, dlat, dlon, lat, lon)
         if abs(f1) < 1e-4:
-            return s1, lon, lat, h
+            return _entry_or_reject(px, py, pz, ux, uy, uz, dem, lat0, lon0, dlat, dlon,
+                                    s1, lon, lat, h, s0, f0)
         if f1 == f0:
             return -1.0, 0.0, 0.0, 0.0
         s2 = s1 - f1 * (s1 - s0) / (f1 - f0)
@@ -237,8 +264,9 @@ def locate_lines(pos: np.ndarray, rot: np.ndarray, los: np.ndarray, dem: np.ndar
     Every ``anchor_step``-th ray of a line (and the last) is traced from the top
     (:func:`intersect`, first crossing guaranteed); the rays between anchors start from
     the linear interpolation of their anchors' distances and are refined by
-    :func:`refine` (the same 0.1 mm crossing; if the guess is more than 50 m off or does
-    not converge — occlusion, a cliff — the ray is traced from the top too). Outputs
+    :func:`refine` (the same 0.1 mm crossing; if it moves more than 20 m from the guess,
+    does not converge, or lands where the ray leaves the terrain — occlusion, a cliff —
+    the ray is traced from the top too). Outputs
     (nl, nd): lon, lat (rad), h (m). Returns the number of rays that missed the Earth
     (their outputs are NaN). Parallel over lines (Numba threads; TBB/OpenMP layers are
     thread-safe).
@@ -281,7 +309,7 @@ def locate_lines(pos: np.ndarray, rot: np.ndarray, los: np.ndarray, dem: np.ndar
             if sa > 0.0 and sb > 0.0:
                 w = (j - ja) / (jb - ja)
                 s, lon, lat, h = refine(px, py, pz, u[j, 0], u[j, 1], u[j, 2], dem, lat0, lon0,
-                                        dlat, dlon, (1.0 - w) * sa + w * sb, 50.0)
+                                        dlat, dlon, (1.0 - w) * sa + w * sb, 20.0)
             if s < 0.0:
                 s, lon, lat, h = intersect(px, py, pz, u[j, 0], u[j, 1], u[j, 2], dem, lat0, lon0,
                                            dlat, dlon, hmin, hmax, slope, slope_block, reach)

@@ -24,10 +24,13 @@ def dem_files(shared_dir):
 
 @pytest.fixture(scope="module")
 def oblique(cfg, dem_files):
-    """A rolled (≈ 17°) and pitched view over the relief of Mont Ventoux, nominal instrument
-    (its 60 km swath and module overlaps), no image generated."""
-    return Acquisition(cfg, "SPOT-6", "nominal", START, 4.0,
-                       pointing=Pointing.angles(0.3, -0.05), dem=dem_files[0], geoid=dem_files[1])
+    """A rolled (target-pointed) view over the relief of Mont Ventoux, nominal instrument
+    (its 60 km swath and module overlaps, up to ≈ 3.5° off nadir) on the SRTM tile, no image
+    generated. Strongly oblique rays: :func:`test_occlusion_behind_a_ridge`."""
+    acq = Acquisition(cfg, "SPOT-6", "nominal", START, 4.0,
+                      pointing=Pointing.target(5.45, 44.2), dem=dem_files[0], geoid=dem_files[1])
+    assert acq.outside_dem_fraction == 0.0 and acq.roll_rad > 0.01
+    return acq
 
 
 def test_geodetic_kernel_against_pyproj():
@@ -228,3 +231,41 @@ def test_line_of_sight_unit_and_module_overlap(cfg):
     # the last detectors of module 1 look where the first of module 2 do (overlap)
     ov = inst.module_overlap_pan
     assert np.allclose(a[-ov:, 1], b[:ov, 1], atol=0.2 * inst.band("PAN").ifov_rad)
+
+
+def test_occlusion_behind_a_ridge():
+    """Oblique rays over an 800 m, 300 m wide ridge (synthetic DEM): every ray stops at its
+    first crossing (dense 0.5 m march), with anchored refinement as with full traces."""
+    from telemetry.orbit import ecef_to_geodetic, geodetic_to_ecef
+    lat = np.radians(44.2 - 0.001 * np.arange(201))
+    lon = np.radians(5.0 + 0.001 * np.arange(201))
+    H = np.zeros((201, 201))
+    H[:, 100:103] = 800.0
+    H[:, 103] = 400.0
+    t = Terrain(H, lat[0], lon[0], lat[1] - lat[0], lon[1] - lon[0], "ridge")
+    slope = t.slope_map()
+    reach = t.SLOPE_BLOCK * np.radians(0.001) * 6371000 * np.cos(np.radians(44.2))
+    sat = geodetic_to_ecef(2.0, 44.1, 700e3)                 # ≈ 20° off nadir, looking east
+    n = 160
+    tg = geodetic_to_ecef(np.linspace(5.085, 5.115, n), np.full(n, 44.1), np.zeros(n))
+    u = tg - sat
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    heights = {}
+    for step in (8, 1):
+        o = [np.empty((1, n)) for _ in range(3)]
+        assert ik.locate_lines(sat[None].copy(), np.eye(3)[None].copy(), np.ascontiguousarray(u),
+                               t.heights, t.lat0, t.lon0, t.dlat, t.dlon, t.min_height, t.max_height,
+                               slope, t.SLOPE_BLOCK, reach, step, *o) == 0
+        g = geodetic_to_ecef(np.degrees(o[0][0]), np.degrees(o[1][0]), o[2][0])
+        s_star = np.linalg.norm(g - sat, axis=1)
+        for j in range(n):
+            s = np.arange(s_star[j] - 3000.0, s_star[j] - 0.5, 0.5)
+            lo, la, hh = ecef_to_geodetic(sat + s[:, None] * u[j])
+            assert np.all(hh > t.height(lo, la)), f"ray {j} crosses the terrain before its ground point"
+        heights[step] = o[2][0]
+    assert np.allclose(heights[1], heights[8], atol=1e-3)
+    # the ridge hides the ground behind it (800 m · tan 20° ≈ 290 m east of its crest at
+    # 5.102°E): rays aimed there end on the ridge
+    aim = np.linspace(5.085, 5.115, n)
+    hidden = (aim > 5.1025) & (aim < 5.105)
+    assert hidden.sum() >= 8 and np.all(heights[8][hidden] > 100.0)
