@@ -199,3 +199,26 @@ def test_band_extents_aligned_across_bands(tmp_path, cfg, sat):
     assert (pm[:32] == MASK_MISSING).all() and (pm[32:] == MASK_OK).all()
     assert (bm[24:] == MASK_MISSING).all() and (bm[:24] == MASK_OK).all()
     assert np.array_equal(np.load(tmp_path / "image" / "M1_PAN.npy")[32:], np.concatenate(pan[1:]))
+
+
+def test_segmented_nominal_width_blocks(tmp_path, cfg, sat):
+    """Nominal-width PAN blocks (32 × 7000 raw = 336 kB) span 6 segments each; a block with a
+    lost middle segment is masked missing and counted incomplete, its neighbours bit-exact."""
+    rng = np.random.default_rng(17)
+    pk = telemetry_packetizer.Packetizer(sat, compression="raw")
+    blocks = [rng.integers(0, 4096, (32, 7000)).astype(np.uint16) for _ in range(3)]
+    units = [pk.image_unit(4, "PAN", 32 * b, 1e9 + b, blk, 2) for b, blk in enumerate(blocks)]
+    assert [len(u.packets) for u in units] == [6, 6, 6]
+    pf = PacketFiles(tmp_path / "packets")
+    for b, u in enumerate(units):
+        for i, p in enumerate(u.packets):
+            if not (b == 1 and i == 3):
+                pf.write(Packet(p, 4, False))
+    pf.close()
+    (tmp_path / "image").mkdir()
+    (r,) = build_images(tmp_path / "packets", tmp_path / "image", cfg, sat, KeyRing(cfg, {}))
+    img = np.load(tmp_path / "image" / "M4_PAN.npy")
+    mask = np.load(tmp_path / "image" / "M4_PAN_mask.npy")
+    assert img.shape == (96, 7000) and r.incomplete_units == 1
+    assert np.array_equal(img[:32], blocks[0]) and np.array_equal(img[64:], blocks[2])
+    assert (mask[32:64] == MASK_MISSING).all() and (img[32:64] == 0).all() and (mask[:32] == MASK_OK).all()
