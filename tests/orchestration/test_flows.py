@@ -220,7 +220,15 @@ def test_landed_pass_is_processed_unattended_and_rerun_recomputes_nothing(statio
         from orchestration.catalogue.embedded import EmbeddedCatalogue
         from orchestration.catalogue.base import SearchQuery
         items = EmbeddedCatalogue(root / "catalogue").search(SearchQuery.build())
-        assert items and all(stac_validator.validate(i) for i in items)
+        assert {i["collection"] for i in items} == {"spot-6-primary", "spot-6-ortho"}
+        for i in items:
+            stac_validator.validate(i)
+            assert i["properties"]["srd:pass_id"] == pid
+        # the UI artifacts: scene table with cloud cover, quicklook image served over HTTP
+        arts = api.artifacts(run["id"])
+        imgs = [a for a in arts if a["type"] == "image"]
+        assert imgs and httpx.get(imgs[0]["data"].strip('"')).headers["content-type"] == "image/png"
+        assert any((a.get("key") or "").startswith("scenes-") for a in arts)
     else:
         # not built yet: the run stops at that stage and says so (nothing faked)
         missing = "level1" if not stage_available("level1") else "ortho"
@@ -236,6 +244,21 @@ def test_landed_pass_is_processed_unattended_and_rerun_recomputes_nothing(statio
     assert st["ingest"] == "Cached" and st["decode"] == "Cached", st
     assert sorted(p.name for p in arch.iterdir()) == sorted(
         [f"{pid}.json", f"{pid}_A.bin", f"{pid}_B.bin", "SHA256SUMS"])
+    if not (stage_available("level1") and stage_available("ortho")):
+        return
+    # every stage cached, and the catalogue got nothing twice
+    assert all(v in ("Cached", "Completed") for v in st.values()) and st["level1"] == "Cached"
+    # a reprocessing campaign from the ortho stage: ortho recomputed, earlier stages cached
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    out = subprocess.run([sys.executable, "-m", "srd.cli", "--config", str(station.toml), "reprocess",
+                          "--since", "2026-11-29", "--until", "2026-11-29", "--from-stage", "ortho",
+                          "--name", station.name, "--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    camp = json.loads(out.stdout)
+    assert [p["pass_id"] for p in camp["passes"]] == [pid] and camp["summary"] == {"COMPLETED": 1}
+    st3 = _states(api.task_runs(camp["runs"][0]["flow_run_id"]))
+    assert st3["decode"] == "Cached" and st3["level1"] == "Cached"
+    assert any(k.startswith("ortho-") and v == "Completed" for k, v in st3.items()), st3
 
 
 def _publish_and_check(api: Api, serve: Serve, store, stac_validator, backend: str):
@@ -364,5 +387,33 @@ def test_killing_the_worker_mid_pass_and_restarting_completes_it(prefect_api, tm
         from orchestration.catalogue.embedded import EmbeddedCatalogue
         items = EmbeddedCatalogue(root / "catalogue").search(SearchQuery.build())
         assert {i["collection"] for i in items} == {"spot-6-primary", "spot-6-ortho"}
+    finally:
+        serve.kill(signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_landed_pass_reaches_pgstac_served_by_stac_fastapi(prefect_api, pgstac_dsn, stac_validator, tmp_path):
+    if not (stage_available("level1") and stage_available("ortho")):
+        pytest.fail("level1/ortho stages are not available: nothing can reach the catalogue")
+    from pystac_client import Client
+
+    from orchestration.catalogue.base import SearchQuery
+    from orchestration.catalogue.pgstac import PgstacCatalogue
+    api = Api(prefect_api)
+    toml = station_toml(tmp_path / "pgl", f'backend = "pgstac"\ndsn = "{pgstac_dsn}"')
+    serve = Serve(toml, prefect_api, tmp_path / "results", name="pgland")
+    try:
+        pid = simulate(toml, tmp_path / "pgl" / "srd-data" / "landing", start="2026-11-29T10:03:40Z")
+        (run,) = api.wait_runs(pid, flow="process_pass", timeout=400)
+        assert run["state"]["type"] == "COMPLETED", run["state"]
+        with PgstacCatalogue(pgstac_dsn) as store:
+            items = store.search(SearchQuery.build())
+        assert {i["collection"] for i in items} == {"spot-6-primary", "spot-6-ortho"}
+        for i in items:
+            stac_validator.validate(i)
+        stac_api = serve.banner.split("STAC API ")[1].split()[0]
+        w, s, e, n = items[0]["bbox"]
+        found = list(Client.open(stac_api).search(bbox=[w, s, e, n], collections=["spot-6-ortho"]).items())
+        assert [f.id for f in found] == [i["id"] for i in items if i["collection"] == "spot-6-ortho"]
     finally:
         serve.kill(signal.SIGTERM)
