@@ -206,6 +206,29 @@ def run(l0_dir, out_dir, cfg, options: Level1Options | None = None,
         raise
 
 
+def fill_missing_bands(l0: Level0, dtk: int, ins) -> list[str]:
+    """A module × band with no image at all in the Level 0 directory (every block lost) becomes
+    an all-missing band — same lines and timing as that band in another module, DN 0, every
+    line flagged missing — so the scene is still produced with that part masked, never
+    silently dropped. Returns the warnings. No module has the band: :class:`ProductError`."""
+    from level1.level0 import BandData
+    out = []
+    for b in ins.band_names:
+        have = [m for m in range(1, ins.modules + 1) if (dtk, m, b) in l0.bands]
+        if not have:
+            raise ProductError(f"datatake {dtk}: no module has band {b}", path=l0.path / "image", field=b)
+        ref = max((l0.bands[(dtk, m, b)] for m in have), key=lambda x: x.lines)
+        for m in range(1, ins.modules + 1):
+            if (dtk, m, b) in l0.bands:
+                continue
+            n = ins.band(b).detectors
+            l0.bands[(dtk, m, b)] = BandData(m, b, dtk, ref.first_line, np.zeros((ref.lines, n), np.uint16),
+                                             np.ones(ref.lines, np.uint8), ref.block_times,
+                                             {"synthesised": True}, l0.path / "image" / f"M{m}_{b}.npy")
+            out.append(f"datatake {dtk}: no image for module {m} band {b} in Level 0: masked as missing")
+    return out
+
+
 def band_models(l0: Level0, dtk: int, ins, eph: Ephemeris, att: Attitude, dem=None):
     """Physical model of every module × band of datatake ``dtk``: (``{(module, band):
     PushbroomModel}``, ``{(module, band): (t0, period, max timing residual)}``). Row ``i`` of the
@@ -250,6 +273,8 @@ def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt:
         warnings.append(f"housekeeping PAN line period {T_pan * 1e6:.3f} µs differs from the profile "
                         f"{ins.pan_line_period_s * 1e6:.3f} µs: housekeeping used")
     bands = ins.band_names
+    for w in fill_missing_bands(l0, dtk, ins):
+        warnings.append(w)
     models, timing = band_models(l0, dtk, ins, eph, att)
     prog("geometry", 0.05)
     # DEM over a rough footprint (ellipsoid, first/last PAN lines, outer detectors)

@@ -287,3 +287,38 @@ def test_scene_cutting_with_overlap(textured, tmp_path, cfg):
     cb, rbw = rb.project(lon, lat, 0.0)
     np.testing.assert_allclose(cb, [100.0, 900.0], atol=0.01)
     np.testing.assert_allclose(rbw, [ov / 2] * 2, atol=0.01)
+
+
+def test_a_module_lost_entirely_is_masked_not_dropped(tmp_path, cfg, ins):
+    root, _ = write_level0(tmp_path / "l0", SyntheticPass(roll=0.02), ins, T_GPS0 - 0.3, 40, pass_id="LOST", seed=6)
+    for p in (root / "image").glob("M3_PAN*"):
+        p.unlink()                                        # every PAN block of module 3 lost
+    rep = run(root, tmp_path / "l1", cfg)
+    assert rep.status == "data_loss" and any("module 3 band PAN" in w for w in rep.warnings)
+    s = rep.scenes[0]
+    with rasterio.open(_files(tmp_path / "l1" / "LOST" / s["directory"], "MSK_*_P_*.TIF")) as ds:
+        msk = ds.read(1)
+    cols_missing = ((msk & RA.MISSING) != 0).all(axis=0)
+    # module 3's own swath (less the overlaps the neighbours cover) is missing, the rest is not
+    assert 150 < cols_missing.sum() < 400
+    assert not ((msk & RA.MISSING) != 0)[:, :300].any()
+    assert 10 < s["missing_pct"] < 30
+
+
+def test_dimap_metadata_document(textured, ins):
+    import xml.etree.ElementTree as ET
+    rep, out = textured
+    s = rep.scenes[0]
+    root = ET.parse(out / s["directory"] / s["metadata"]).getroot()
+    assert root.find("Metadata_Identification/METADATA_FORMAT").text == "DIMAP"
+    assert root.find("Dataset_Identification/DATASET_NAME").text == s["name"]
+    assert float(root.find("Dataset_Content/CLOUD_COVERAGE").text) == pytest.approx(s["cloud_cover_pct"], abs=0.01)
+    assert len(root.findall("Dataset_Content/Dataset_Extent/Vertex")) == len(s["footprint"])
+    gains = {e.get("band"): float(e.find("GAIN").text) for e in root.findall("Radiometric_Data/Band_Radiance")}
+    assert gains == {b: ins.band(b).absolute_gain for b in ins.band_names}
+    ua = root.find("Geometric_Data/Use_Area")
+    assert ua.find("TIME_CENTER").text == s["time_center"]
+    assert float(ua.find("SUN_ZENITH").text) == pytest.approx(s["sun_zenith_deg"], abs=1e-3)
+    assert float(root.find("Geometric_Data/Refined_Model/RPC_FIT_MAX_RESIDUAL").text) < 0.01
+    files = {e.get("kind"): e.find("DATA_FILE_PATH").get("href") for e in root.findall("Raster_Data/Data_Access")}
+    assert files == {"P": s["pan"]["file"], "MS": s["ms"]["file"]}
