@@ -7,12 +7,20 @@ Public API (stable; used by the simulator for compression id 2 and by the decode
     data = ccsds122.encode(image, segment=256, bits=12, dwt="float", bpp=1.0)   # byte-limited
     image = ccsds122.decode(data)                                       # ndarray (rows, cols)
     image, report = ccsds122.decode_report(data)      # damaged stream: partial image + report
+                                                      # (report.rows_ok: exact pixel rows)
     images = ccsds122.decode_many([d1, d2, ...], workers=2)    # independent images in parallel
     info = ccsds122.info(data)                                          # headers, segments, rate
 
 Segments have no length field, so within one image they are decoded one after the other (the
 encoder codes them in parallel); the kernels release the GIL, so independent images (e.g. the
 blocks of a pass, one 122 image each) decode in parallel threads with :func:`decode_many`.
+
+Damage: a segment whose body holds an invalid code, ends past the data, or is not followed by
+the next header is reported (segment number and byte offset), its blocks are zeroed, and
+decoding resumes at the next Part 1A header found by scanning (expected SegmentCount, body
+decodes, next header follows). :func:`decode` raises :class:`~srd.errors.CompressionError`;
+:func:`decode_report` returns the image with ``rows_ok`` False on every pixel row the lost
+blocks reach through the inverse DWT.
 
 Stream layout (what the reference encoder writes and ICD §4.1 adopts): the image's segments
 back to back, each byte-aligned, no length fields, 8-bit code words, optimum code selection;
@@ -54,7 +62,6 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
     floor(bpp·S_last·8) bytes (with ``seg_byte_limit``: floor(limit·S_last/S)).
     Raises :class:`~srd.errors.CompressionError` (a ``ValueError``) naming the bad argument.
     """
-    from .bpe_kernels import segment_depths  # noqa: F401  (compile on first use)
     img = _check_image(image, bits, signed)
     if dwt not in ("int", "float"):
         raise CompressionError(f"dwt must be 'int' or 'float', not {dwt!r}", field="dwt")
@@ -82,7 +89,6 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
     nseg = len(sizes)
     starts = np.cumsum([0] + sizes[:-1]).astype(np.int64)
     pad_rows = (-rows) % 8
-    from . import bpe_kernels as K
     from .codec_kernels import depths_all, encode_all
     dcd, acd = depths_all(blocks, starts, np.array(sizes, np.int64))
     hdrs = []
@@ -127,7 +133,6 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
         row = out[g]
         row[:hlen[g]] = np.frombuffer(hdrs[g], np.uint8)
         parts.append(row[:nbytes[g]].tobytes())
-    del K
     return b"".join(parts)
 
 
@@ -479,14 +484,24 @@ def info(data: bytes) -> StreamInfo:
     return inf
 
 
-def decode_report(data: bytes) -> tuple[np.ndarray, DecodeReport]:
+def decode_report(data: bytes, rows: int | None = None) -> tuple[np.ndarray, DecodeReport]:
     """Decode what can be decoded: (image, report). Blocks of segments that could not be
-    decoded are zero and flagged in ``report.block_rows_ok``; never raises for a damaged body
-    after a valid first header."""
+    decoded are zero and flagged (``report.block_rows_ok``, ``report.rows_ok``); never raises
+    for a damaged body after a valid first header.
+
+    ``rows``: the image height when known from elsewhere (e.g. the ICD block header) — the
+    stream itself only tells it through its last segment, so a stream cut short otherwise
+    yields a shorter image; with ``rows`` the missing rows are zero and flagged.
+    """
     inf, chunks, oks, errors = _parse(bytes(data), True)
+    if rows is not None:
+        if inf.pad_rows or not errors:      # the stream states its height: it must agree
+            if inf.height != rows:
+                errors = errors + [f"stream height {inf.height} != expected {rows} rows"]
+        inf = StreamInfo(**{**asdict(inf), "height": int(rows)})
     bcols = (inf.width + 7) // 8
     # at least 3 block rows so the inverse DWT has its 5 samples at level 3 (partial streams)
-    brows = max(3, -(-max(inf.blocks, 1) // bcols))
+    brows = max(3, -(-max(inf.blocks, 1) // bcols), -(-inf.height // 8))
     total_blocks = brows * bcols
     okb = np.zeros(total_blocks, bool)
     if len(chunks) == 1 and len(chunks[0]) == total_blocks:
@@ -495,11 +510,11 @@ def decode_report(data: bytes) -> tuple[np.ndarray, DecodeReport]:
         coefs = np.zeros((total_blocks, 64), np.int32)
         i = 0
         for c in chunks:
-            coefs[i:i + len(c)] = c
+            coefs[i:i + len(c)] = c[:total_blocks - i]
             i += len(c)
     i = 0
     for o in oks:
-        okb[i:i + len(o)] = o
+        okb[i:i + len(o)] = o[:total_blocks - i]
         i += len(o)
     img = inverse(coefs, brows * 8, bcols * 8, inf.dwt == "int",
                   _weights(inf.dwt == "int", None if not inf.custom_weights else
@@ -521,14 +536,14 @@ def _first_fields(data: bytes) -> dict:
     return _h.unpack(np.frombuffer(data, np.uint8), 0)[0]
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes, rows: int | None = None) -> np.ndarray:
     """Decompress a CCSDS 122.0-B-2 stream to a 2-D array (uint16, or int16 when signed).
 
     Lossless streams decode exactly; byte-limited streams are reconstructed at the middle of
-    each coefficient's remaining interval. Raises :class:`~srd.errors.CompressionError` naming
+    each coefficient's remaining interval. ``rows``: expected height (checked). Raises :class:`~srd.errors.CompressionError` naming
     the segment and byte offset when a segment cannot be decoded.
     """
-    img, rep = decode_report(data)
+    img, rep = decode_report(data, rows)
     if rep.errors:
         first = rep.info.segment_list[-1]
         raise CompressionError("; ".join(rep.errors), offset=first["offset"],

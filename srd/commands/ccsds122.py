@@ -14,9 +14,12 @@ EPILOG = """examples:
   srd ccsds122 decode scene.bin scene.tif
   srd ccsds122 info scene.bin --json
 
+  srd ccsds122 decode damaged.bin out.npy --partial    # + out.rows_ok.npy, exit 10
+
 Inputs/outputs: .npy (2-D integer array) or single-band GeoTIFF .tif. --bpp X sets
 SegByteLimit = floor(X*S*64/8) bytes per segment (headers included). Exit codes: 0 ok,
-6 undecodable stream or bad parameters, 8 unreadable/unwritable file."""
+6 undecodable stream or bad parameters, 8 unreadable/unwritable file, 10 decoded with
+damaged segments (--partial)."""
 
 
 def register(sub) -> None:
@@ -49,6 +52,9 @@ def register(sub) -> None:
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("input", type=Path, help="bitstream file")
     d.add_argument("output", type=Path, help="image to write: .npy or .tif")
+    d.add_argument("--partial", action="store_true",
+                   help="damaged stream: still write the decodable image (lost rows zero) and a "
+                        "row mask OUT.rows_ok.npy; exit 10 (completed with data loss)")
     d.add_argument("--json", action="store_true", help="print the result as JSON")
     d.set_defaults(func=cmd_decode)
 
@@ -207,22 +213,34 @@ def cmd_decode(args) -> int:
         ex.path = str(args.input)
         raise
     dt = time.perf_counter() - t0
-    if rep.errors:
+    if rep.errors and not args.partial:
         raise CompressionError("; ".join(rep.errors), path=args.input, field="segment",
                                lost_block_rows=int((~rep.block_rows_ok).sum()))
     _write_image(args.output, img)
+    if rep.errors:
+        import numpy as np
+        mask = args.output.with_name(args.output.stem + ".rows_ok.npy")
+
+        def wmask(tmp):
+            with open(tmp, "wb") as fh:
+                np.save(fh, rep.rows_ok)
+        _write_atomic(mask, wmask)
     inf = rep.info
     res = {"input": str(args.input), "output": str(args.output), "rows": img.shape[0],
            "cols": img.shape[1], "dtype": img.dtype.name, "bits": inf.bits, "dwt": inf.dwt,
            "bytes": len(data), "bpp": inf.bpp, "segments": inf.segments,
            "truncated_segments": sum(s["status"] == "truncated" for s in inf.segment_list),
+           "damaged_segments": sum(s["status"].startswith("error") for s in inf.segment_list),
+           "rows_lost": int((~rep.rows_ok).sum()), "errors": rep.errors,
            "seconds": round(dt, 3)}
     if args.json:
         emit_json(res)
     else:
         print(f"{args.output}: {img.shape[0]}x{img.shape[1]} {img.dtype.name}, "
               f"{inf.segments} segments, {inf.bpp} bit/pixel")
-    return 0
+        for e in rep.errors:
+            print(f"  damaged: {e}", file=sys.stderr)
+    return 10 if rep.errors else 0
 
 
 def cmd_info(args) -> int:

@@ -70,6 +70,13 @@ def test_exit_codes(tmp_path, shared_dir, capsys):
     err = json.loads(capsys.readouterr().out)
     assert err["error"] == "CompressionError" and "segment" in err["message"]
     assert not (tmp_path / "x.npy").exists()
+    # --partial: the decodable part is written with its row mask, exit 10
+    assert main(["ccsds122", "decode", str(cut), str(tmp_path / "x.npy"), "--partial",
+                 "--json"]) == 10
+    res = json.loads(capsys.readouterr().out)
+    mask = np.load(tmp_path / "x.rows_ok.npy")
+    assert res["rows_lost"] == int((~mask).sum()) > 0 and res["damaged_segments"] >= 1
+    assert np.load(tmp_path / "x.npy").shape[1] == 64      # height: what the blocks seen cover
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((10, 40), np.uint16))
     assert main(["ccsds122", "encode", str(bad), str(tmp_path / "b.bin")]) == 6

@@ -120,6 +120,8 @@ def test_truncated_stream_reports_segment():
     # blocks of segment 0 (16 blocks = the first 2 block rows of 6 columns + 4) are intact
     assert rep.block_rows_ok[:2].all() and not rep.block_rows_ok[2:].any()
     assert out.shape == img.shape
+    out, rep = ccsds122.decode_report(data[:inf.segment_list[1]["offset"]], rows=40)
+    assert out.shape == img.shape and rep.block_rows_ok[:2].all() and not rep.rows_ok[32:].any()
     # a header cut short after a good first segment is reported the same way
     out, rep = ccsds122.decode_report(data[:inf.segment_list[1]["offset"] + 5])
     assert rep.errors and "segment 1" in rep.errors[0] and not rep.block_rows_ok[2:].any()
