@@ -157,7 +157,8 @@ class ImageBlock:
 
 
 class Acquisition:
-    """A simulated datatake of ``satellite_name`` with instrument profile ``instrument_name``.
+    """A simulated datatake of ``satellite_name`` with instrument profile ``instrument_name``
+    (None: the satellite's own profile).
 
     ``start_utc``: datetime or ISO-8601 string (first PAN line mid-exposure);
     ``duration_s`` > 0 (rounded up to whole tallest blocks). ``dem``/``geoid``: optional
@@ -169,7 +170,7 @@ class Acquisition:
     derives from it. ``datatake_id``/``mode``: as announced in the datatake-start packet.
     """
 
-    def __init__(self, cfg, satellite_name: str, instrument_name: str,
+    def __init__(self, cfg, satellite_name: str, instrument_name: str | None,
                  start_utc: dt.datetime | str, duration_s: float, *,
                  pointing: Pointing | None = None, dem: str | Path | None = None,
                  geoid: str | Path | None = None, texture: str | Path | None = None,
@@ -181,7 +182,8 @@ class Acquisition:
         from telemetry.scene import Scene, Terrain
 
         self.cfg = cfg
-        self._inputs = {"satellite": satellite_name, "instrument": instrument_name,
+        self._inputs = {"satellite": satellite_name, "instrument": instrument_name or
+                        cfg.satellite(satellite_name).instrument,
                         "duration_s": float(duration_s) if duration_s else duration_s,
                         "dem": str(Path(dem).resolve()) if dem else None,
                         "geoid": str(Path(geoid).resolve()) if geoid else None,
@@ -189,7 +191,7 @@ class Acquisition:
                         "clouds": float(clouds), "seed": int(seed), "datatake_id": int(datatake_id),
                         "mode": int(mode)}
         self.satellite = cfg.satellite(satellite_name)
-        self.instrument = cfg.instrument(instrument_name)
+        self.instrument = cfg.instrument(instrument_name or self.satellite.instrument)
         self.pointing = pointing or Pointing.nadir()
         self.seed = int(seed)
         if not duration_s or duration_s <= 0:
