@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -283,7 +284,8 @@ def build_images(packet_dir: Path, image_dir: Path, cfg, satellite, keyring: Key
         ms_ratio = cfg.instrument(satellite.instrument).ms_ratio
     results: list[BandResult] = []
     found = []
-    span: dict[int, list[int]] = {}                  # datatake -> [first, end) in PAN lines
+    starts: dict[int, array] = {}                    # datatake -> block starts, PAN lines
+    ends: dict[int, array] = {}
     for path in sorted(packet_dir.glob("APID_0x*.pkt")):
         apid = int(path.stem.split("_0x")[1], 16)
         src = apids.image_source(apid)
@@ -292,6 +294,7 @@ def build_images(packet_dir: Path, image_dir: Path, cfg, satellite, keyring: Key
         r = 1 if src[1] == "PAN" else ms_ratio
         # pass 1: block headers of first/only segments
         ext: dict[int, list[int]] = {}
+        blocks: list[tuple[int, int, int]] = []
         for _, pkt in iter_packets(path):
             if pkt[2] >> 6 not in (F.SEQ_FIRST, F.SEQ_UNSEGMENTED) or len(pkt) < PH + SH + BH:
                 continue
@@ -299,11 +302,16 @@ def build_images(packet_dir: Path, image_dir: Path, cfg, satellite, keyring: Key
             dt_id, line, nl, nc = int(h["datatake"]), int(h["line"]), int(h["lines"]), int(h["columns"])
             e = ext.setdefault(dt_id, [line, line + nl, nc])
             e[0], e[1] = min(e[0], line), max(e[1], line + nl)
-        for dt_id, (l0, l1, _) in ext.items():
-            sp = span.setdefault(dt_id, [l0 * r, l1 * r])
-            sp[0], sp[1] = min(sp[0], l0 * r), max(sp[1], l1 * r)
+            blocks.append((dt_id, line, nl))
+        for dt_id in ext:
+            starts.setdefault(dt_id, array("q"))
+            ends.setdefault(dt_id, array("q"))
+        for dt_id, line, nl in blocks:
+            starts[dt_id].append(line * r)
+            ends[dt_id].append((line + nl) * r)
         if ext:
             found.append((path, apid, src, r, ext))
+    span = {d: _span(starts[d], ends[d]) for d in starts}
     for path, apid, (module, band), r, ext in found:
         multi = len(ext) > 1
         for dt_id, (_, _, ncol) in sorted(ext.items()):
@@ -312,6 +320,24 @@ def build_images(packet_dir: Path, image_dir: Path, cfg, satellite, keyring: Key
             results.append(_build_band(path, apid, module, band, dt_id, l0, l1 - l0, ncol,
                                        image_dir / name, keyring, sample_bits, max_errors))
     return results
+
+
+#: longest band image (PAN lines, ≈ 90 min at 325 µs): a corrupted line counter must not make
+#: the decoder allocate a 4-billion-line mask; blocks outside the window are rejected as errors
+MAX_PAN_LINES = 1 << 24
+
+
+def _span(starts: array, ends: array) -> tuple[int, int]:
+    """[first, end) PAN lines covering the blocks; if wider than :data:`MAX_PAN_LINES` (corrupt
+    line counters), the window of that length centred on the median block."""
+    a, b = np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
+    lo, hi = int(a.min()), int(b.max())
+    if hi - lo <= MAX_PAN_LINES:
+        return lo, hi
+    mid = int(np.median(a))
+    lo = max(lo, mid - MAX_PAN_LINES // 2)
+    inside = (a >= lo) & (b <= lo + MAX_PAN_LINES)
+    return int(a[inside].min()), int(b[inside].max())
 
 
 def _build_band(path, apid, module, band, dt_id, first_line, nlines, ncol, stem: Path,
@@ -346,6 +372,10 @@ def _build_band(path, apid, module, band, dt_id, first_line, nlines, ncol, stem:
             comp, key_id = int(h["compression"]), int(h["key_id"])
             payload = u.data[BH:]
             r0 = line - first_line
+            if r0 < 0 or r0 + nl > nlines or nl == 0:
+                err(f"block of {nl} lines at line counter {line} outside the datatake's span "
+                    f"{first_line}..{first_line + nlines} (corrupt header?)", line)
+                continue
             res.blocks += 1
             block_lines.setdefault(nl, 0)
             block_lines[nl] += 1

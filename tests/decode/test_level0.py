@@ -222,3 +222,16 @@ def test_segmented_nominal_width_blocks(tmp_path, cfg, sat):
     assert img.shape == (96, 7000) and r.incomplete_units == 1
     assert np.array_equal(img[:32], blocks[0]) and np.array_equal(img[64:], blocks[2])
     assert (mask[32:64] == MASK_MISSING).all() and (img[32:64] == 0).all() and (mask[:32] == MASK_OK).all()
+
+
+def test_corrupt_line_counter_does_not_blow_up_the_image(tmp_path, cfg, sat):
+    rng = np.random.default_rng(18)
+    pk = telemetry_packetizer.Packetizer(sat, compression="raw")
+    blocks = _blocks(rng, 4, 32, 256)
+    lines = [0, 32, 4_000_000_000, 64]                       # one header with a wild line counter
+    _write(tmp_path, [pk.image_unit(1, "PAN", ln, 1e9 + i, blocks[i], 1) for i, ln in enumerate(lines)])
+    (r,) = build_images(tmp_path / "packets", tmp_path / "image", cfg, sat, KeyRing(cfg, {}))
+    assert (r.first_line, r.lines, r.lines_ok) == (0, 96, 96)
+    assert "outside the datatake's span" in r.errors[0]["message"] and r.errors[0]["line"] == 4_000_000_000
+    img = np.load(tmp_path / "image" / "M1_PAN.npy")
+    assert np.array_equal(img, np.concatenate([blocks[0], blocks[1], blocks[3]]))
