@@ -178,3 +178,24 @@ def test_cuc_scalar_fast_path_matches_timescale():
     p = Packet(packet(0x100, 5, b"x", cuc=enc[1].tobytes()), 1, False)
     assert p.gps_time() == float(cuc_decode(enc[1])) and abs(p.gps_time() - t[1]) < 1e-7
     assert (p.apid, p.seq_count, p.seq_flags, p.has_secondary) == (0x100, 5, F.SEQ_UNSEGMENTED, True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_garbage_zones_never_crash_and_emit_only_whole_packets(seed):
+    """RS-valid frames can still carry on-board garbage: random FHPs and zone bytes, random
+    batch splits and gaps must neither raise nor emit a packet whose length disagrees with its
+    header."""
+    rng = np.random.default_rng(100 + seed)
+    pkts = random_packets(rng, 60, lo=1, hi=3000)
+    frames, _ = mux(pkts, vcid=1)
+    n = len(frames)
+    bad = rng.choice(n, n // 3, replace=False)
+    frames[bad, 8:] = rng.integers(0, 256, (bad.size, ZONE), dtype=np.uint8)
+    frames[bad[::2], 6:8] = rng.integers(0, 256, (bad[::2].size, 2), dtype=np.uint8) & [0x07, 0xFF]
+    ok = rng.random(n) > 0.1
+    splits = sorted(set(rng.integers(1, n, 10).tolist()))
+    out, asm, _ = _assemble(frames, ok=ok, splits=splits)
+    for p in out:
+        assert len(p.data) == 7 + int.from_bytes(p.data[4:6], "big")
+    st = asm[1].stats
+    assert st.packets == len(out) and st.fhp_errors + st.header_errors + st.packets_cut > 0
