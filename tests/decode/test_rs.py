@@ -193,3 +193,23 @@ def test_bad_input_and_config(rs, coding):
         ReedSolomon(coding.model_copy(update={"rs_k": 222}))         # odd parity count
     with pytest.raises(ConfigError):
         ReedSolomon(coding.model_copy(update={"gf_poly": 0x11B}))    # x not primitive in AES field
+
+
+@pytest.mark.parametrize("first_root,root_step,rs_k", [(0, 1, 223), (1, 1, 239), (120, 7, 247)])
+def test_other_codes_against_reedsolo(coding, first_root, root_step, rs_k):
+    """The kernels are generic in the generator roots and the parity count (conventional basis)."""
+    rs = ReedSolomon(coding.model_copy(update={"first_root": first_root, "root_step": root_step,
+                                               "rs_k": rs_k, "dual_basis": False, "interleave": 1}))
+    t = rs.tables
+    codec = reedsolo.RSCodec(t.nroots, 255, fcr=first_root, prim=0x187, generator=int(t.expb[1]), c_exp=8)
+    rng = np.random.default_rng(first_root)
+    frames = rng.integers(0, 256, (20, rs_k), dtype=np.uint8)
+    blocks = rs.encode(frames)
+    for f in range(3):
+        assert bytes(blocks[f]) == bytes(codec.encode(bytes(frames[f])))
+    n_err = rng.integers(0, t.nroots // 2 + 1, (20, 1))
+    res = rs.decode(_corrupt(blocks, rng, n_err, interleave=1))
+    assert res.ok.all() and np.array_equal(res.data, frames) and np.array_equal(res.corrected, n_err)
+    if t.nroots == 32:      # with small t a bounded-distance decoder may legitimately miscorrect
+        res = rs.decode(_corrupt(blocks, rng, np.full((20, 1), t.nroots // 2 + 3), interleave=1))
+        assert not res.ok.any()
