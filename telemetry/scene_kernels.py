@@ -130,7 +130,9 @@ def land_reflectance(x: float, y: float, h: float, footprint: float, seed: np.in
     height ``h`` (m) into ``out[0:4]``."""
     # ---- mountains (above ≈ 700 m): natural cover, no parcels — forest with clearings,
     # limestone scree above ≈ 1500 m (Mont Ventoux), boundaries following the contours
-    hn = h + 160.0 * (value_noise(x, y, 600.0, seed, 80) - 0.5) + 60.0 * (value_noise(x, y, 150.0, seed, 81) - 0.5)
+    hn = h
+    if h > 580.0:                  # the noise below moves the contour by at most ±110 m
+        hn = h + 160.0 * (value_noise(x, y, 600.0, seed, 80) - 0.5) + 60.0 * (value_noise(x, y, 150.0, seed, 81) - 0.5)
     if hn > 700.0:
         wild = min(1.0, (hn - 700.0) / 60.0)            # soft transition from farmland
         crowns = fbm(x, y, 8.0, 2, footprint, seed, 30)
