@@ -102,6 +102,44 @@ def write_ancillary(directory: Path, packets: Iterable[Packet], apids, datatakes
     return rows
 
 
+def time_order_packet_file(path: Path, tracker) -> int:
+    """Rewrite a packet file in CUC time order (stable: segments of a unit share their time and
+    keep their order), dropping exact duplicates (same time, sequence count and bytes — a replay
+    of data already received). ``tracker`` (a fresh :class:`decode.packets.ApidTracker`) is fed
+    the unique packets in the new order. Returns the number of duplicates removed.
+
+    Needed only when an APID's packets arrived out of time order (playback interleaved with real
+    time); memory: 24 bytes of index per packet, the packets themselves are copied file to file.
+    """
+    from decode.packets import cuc_seconds
+    from decode.payload import iter_packets
+    index = []
+    for off, pkt in iter_packets(path):
+        t = cuc_seconds(pkt, PH) if pkt[0] & 0x08 and len(pkt) >= PH + SH else float("-inf")
+        index.append((t, off, len(pkt)))
+    index.sort(key=lambda x: x[0])                      # stable: reception order within a time
+    tmp = path.with_name(f".{path.name}.sorted-{os.getpid()}")
+    dups = 0
+    seen: dict[tuple[float, int], list[bytes]] = {}
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        last_t = None
+        for t, off, n in index:
+            src.seek(off)
+            pkt = src.read(n)
+            if t != last_t:
+                seen.clear()                            # duplicates share the time: small window
+                last_t = t
+            key = (t, ((pkt[2] << 8) | pkt[3]) & 0x3FFF)
+            if pkt in seen.get(key, ()):
+                dups += 1
+                continue
+            seen.setdefault(key, []).append(pkt)
+            dst.write(pkt)
+            tracker.add(Packet(pkt, -1, False))
+    os.replace(tmp, path)
+    return dups
+
+
 def temp_dir(out_dir: Path, pass_id: str) -> Path:
     """Fresh ``<out>/.<pass_id>.tmp-<pid>`` (removed first if a previous run left it)."""
     out_dir = Path(out_dir)

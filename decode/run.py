@@ -36,7 +36,8 @@ import numpy as np
 
 from decode import formats as F
 from decode.frames import FrameDemux, parse_headers
-from decode.level0 import PacketFiles, commit, temp_dir, write_ancillary
+from decode.level0 import (PacketFiles, commit, packet_file_name, temp_dir,
+                           time_order_packet_file, write_ancillary)
 from decode.packets import (PH, SH, AncillaryMerger, ApidTracker, MpduStats, PacketAssembler,
                             Packet)
 from decode.report import (STATUS_DATA_LOSS, STATUS_FAILED, STATUS_OK, ChannelReport,
@@ -437,6 +438,17 @@ def _decode_pass(inp: _Input, tmp: Path, source: Path, out_dir: Path, cfg, ccsds
             else:
                 tracker_stats[a] = st
     _merge_packet_dirs(results, pkt_files)
+    # playback interleaved with real time: restore time order, drop replayed duplicates, recount
+    for a, st in list(tracker_stats.items()):
+        if st.out_of_order and not ccsds_only:
+            fresh = ApidTracker(expected_length=_expected_length(sat), timed=True)
+            dups = time_order_packet_file(pkt_files.dir / packet_file_name(a), fresh)
+            new = fresh.stats.get(a)
+            if new is not None:
+                new.duplicates = st.duplicates + dups
+                tracker_stats[a] = new
+            warnings.append(f"APID {a:#05x}: {st.out_of_order} packet(s) arrived out of time order "
+                            f"(playback); packet file rewritten in time order, {dups} duplicate(s) removed")
     try:
         # ancillary merge (time order), then its accounting and files
         anc_pkts = list(merger.merged())
