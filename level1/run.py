@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +35,7 @@ from level1.product import datetime_code, write_cog, write_dimap
 from level1.quality_algo import CLOUD_BLUE_MIN, CLOUD_NDVI_MAX, CLOUD_RED_MIN, CLOUD_WHITENESS_MAX, \
     block_mean, cloud_mask, misregistration
 from level1.resample_algo import ground_nodes, module_nodes, node_axis, resample_band
-from level1.rpc import RPC, fit_rpc
+from level1.rpc import fit_rpc
 from level1.sensor_model import Attitude, DetectorArray, Ephemeris, PushbroomModel, geodetic_to_ecef, \
     instrument_to_body
 from srd.errors import ConfigError, ProductError
