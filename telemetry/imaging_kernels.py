@@ -1,4 +1,4 @@
-"""Numba kernels of pushbroom imaging: ECEF→geodetic, line-of-sight ∩ DEM, scene sampling.
+"""Numba kernels of pushbroom imaging: DEM sampling, ECEF→geodetic, line of sight ∩ DEM.
 
 Frames and units: ITRF (ECEF) metres; WGS84 ellipsoid; angles radians; heights metres
 above the ellipsoid. A line of sight is a unit ITRF vector from the satellite position.
@@ -8,8 +8,10 @@ without tunnelling through relief, regula falsi (Illinois) refines it to 0.1 mm 
 height. Rays between anchor rays (every ``anchor_step`` detectors) start from their
 anchors' interpolated distance and are refined by secant iterations to the same
 tolerance — a shortcut that relies on the DEM being smooth over ``anchor_step``
-detectors (always true for a bilinear DEM coarser than that), with a full trace as
-fallback when the refinement moves far from its start. Light time and aberration are neglected (documented simplification).
+detectors (true for a bilinear DEM coarser than that), checked where it matters: a
+refined point must be where the ray *enters* the terrain, within 20 m of its start,
+else the ray is traced from the top. Light time and aberration are neglected
+(documented simplification).
 
 Numba's on-disk cache keys a function on *its own* source file only: a kernel calling a
 kernel of another module keeps running the stale inlined callee after that module
