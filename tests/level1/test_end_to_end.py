@@ -14,7 +14,6 @@ import pytest
 import rasterio
 
 from level1 import radiometry_algo as RA
-from level1.dem import Dem
 from level1.quality_algo import register
 from level1.run import load_geometry, run
 
@@ -111,18 +110,11 @@ def _clean_centre(d, scene, kind):
 
 
 def _ortho_check(e2e, scene, image, band_index, band, gsd, footprint):
-    """gdalwarp -rpc -to RPC_DEM=<ellipsoidal DEM> our product around a clean area of the
+    """gdalwarp -rpc -to RPC_DEM=<SRTM> -to RPC_DEM_SRS=<geoid> our product around a clean area of the
     scene and register it against the truth reflectance rendered on the same grid: shift in
     pixels."""
     base = e2e["base"]
     lon0, lat0, clean_rows = _clean_centre(image.parent, scene, "P" if band == "PAN" else "MS")
-    dem = Dem.open(e2e["dem"], geoid=e2e["geoid"], bounds=(lon0 - 0.1, lat0 - 0.1, lon0 + 0.1, lat0 + 0.1))
-    g = dem.gt
-    dem_tif = base / "dem_ellipsoidal.tif"
-    with rasterio.open(dem_tif, "w", driver="GTiff", width=dem.heights.shape[1], height=dem.heights.shape[0],
-                       count=1, dtype="float32", crs="EPSG:4326",
-                       transform=rasterio.Affine(g[1], g[2], g[0], g[4], g[5], g[3])) as ds:
-        ds.write(dem.heights.astype(np.float32), 1)
     n = int(min(200, 0.8 * clean_rows)) if gsd > 2 else int(min(400, 3.2 * clean_rows))
     res = gsd / 111_195
     kx = 1 / np.cos(np.radians(lat0))
@@ -130,7 +122,10 @@ def _ortho_check(e2e, scene, image, band_index, band, gsd, footprint):
     out = base / f"ortho_{band}.tif"
     src = base / f"band_{band}.vrt"           # one band, RPC metadata carried (GDAL 3.6 has no -b in gdalwarp)
     subprocess.run(["gdal_translate", "-q", "-b", str(band_index), "-of", "VRT", str(image), str(src)], check=True)
-    subprocess.run(["gdalwarp", "-q", "-overwrite", "-rpc", "-to", f"RPC_DEM={dem_tif}", "-t_srs", "EPSG:4326",
+    # the SRTM tile itself (heights above the EGM96 geoid) with the geoid grid as its vertical SRS
+    geoid_srs = f"+proj=longlat +datum=WGS84 +geoidgrids={e2e['geoid']} +vunits=m +no_defs"
+    subprocess.run(["gdalwarp", "-q", "-overwrite", "-rpc", "-to", f"RPC_DEM={e2e['dem']}",
+                    "-to", f"RPC_DEM_SRS={geoid_srs}", "-t_srs", "EPSG:4326",
                     "-te", str(w), str(top - n * res), str(w + n * res * kx), str(top), "-ts", str(n), str(n),
                     "-r", "cubic", str(src), str(out)], check=True)
     with rasterio.open(out) as ds:
