@@ -781,6 +781,8 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
             for s in range(S):
                 if bitmax[s] < bp:
                     continue
+                if (~sig[s] & allowed) == 0 and newsig[s] == 0:
+                    continue        # everything coded is significant: no word in stages 1-3
                 g = s // GAGGLE
                 if stage == 1:
                     nonsig = ~sig[s] & 0x7 & allowed
@@ -873,6 +875,8 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                         if gs:
                             continue
                         hm = (tranH[s] >> (4 * i)) & 0xF
+                        if hm == 0 or (~sig[s] & (np.int64(0xFFFF) << (15 + 16 * i))) == 0:
+                            continue
                         for j in range(4):
                             if ((hm >> (3 - j)) & 1) == 0:
                                 continue
