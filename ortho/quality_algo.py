@@ -122,6 +122,8 @@ class ShiftStats:
     median_dy: float = 0.0
     median_dx: float = 0.0
     rejected: int = 0       # textured windows without a trustworthy match (see phase_shift)
+    se_dy: float = 0.0      # robust standard errors of the medians (1.253·1.4826·MAD/√n)
+    se_dx: float = 0.0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -151,9 +153,11 @@ def windowed_shifts(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None =
     rejected = int((~ok).sum())
     s = s[ok]
     mag = np.hypot(s[:, 0], s[:, 1])
+    med = np.median(s, axis=0)
+    se = 1.253 * 1.4826 * np.median(np.abs(s - med), axis=0) / np.sqrt(len(s))
     return ShiftStats(len(s), float(s[:, 0].mean()), float(s[:, 1].mean()), float(mag.mean()),
-                      float(mag.max()), float(np.sqrt((mag ** 2).mean())), float(np.median(s[:, 0])),
-                      float(np.median(s[:, 1])), rejected)
+                      float(mag.max()), float(np.sqrt((mag ** 2).mean())), float(med[0]),
+                      float(med[1]), rejected, float(se[0]), float(se[1]))
 
 
 # ---------------------------------------------------------------------------- fusion quality

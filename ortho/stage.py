@@ -88,10 +88,19 @@ def _open_input(path: Path, rpc_path=None) -> _Input:
 
 
 def find_level1_images(d: Path) -> tuple[Path, Path | None]:
-    """(PAN image, MS image or None) of a Level-1 directory: rasters with RPCs, told apart by
-    name (``PAN``/``_P_`` vs ``MS``/``_M_``) or else by band count (1 = PAN)."""
-    cands = sorted(p for p in d.rglob("*") if p.suffix.lower() in (".tif", ".tiff", ".jp2", ".vrt")
-                   and not p.name.startswith("."))
+    """(PAN image, MS image or None) of a Level-1 scene directory (``docs/formats.md``:
+    ``IMG_<SAT>_P_*.TIF`` and ``IMG_<SAT>_MS_*.TIF``; ``MSK_*`` flag rasters are not images).
+    Other directories: rasters told apart by name (``PAN``/``_P_`` vs ``MS``/``_M_``) or band
+    count (1 = PAN)."""
+    cands = sorted(p for p in d.iterdir() if p.suffix.lower() in (".tif", ".tiff", ".jp2", ".vrt")
+                   and not p.name.startswith(".") and not p.name.upper().startswith("MSK_"))
+    imgs = [p for p in cands if p.name.upper().startswith("IMG_")]
+    if imgs:
+        pan = next((p for p in imgs if "_P_" in p.name.upper()), None)
+        ms = next((p for p in imgs if "_MS_" in p.name.upper()), None)
+        if pan is None and ms is None:
+            raise ProductError("IMG_* files are neither PAN (_P_) nor MS (_MS_)", path=d)
+        return (pan, ms) if pan is not None else (ms, None)
     if not cands:
         raise ProductError("Level-1 directory holds no image (.tif/.jp2)", path=d)
     import rasterio
@@ -112,6 +121,61 @@ def find_level1_images(d: Path) -> tuple[Path, Path | None]:
     if pan is None and ms is None:
         raise ProductError("no PAN or MS image recognised in the Level-1 directory", path=d)
     return (pan, ms) if pan is not None else (ms, None)
+
+
+@dataclass(frozen=True)
+class OrthoPassReport:
+    """``run`` on a Level-1 pass directory: one :class:`OrthoReport` per scene."""
+
+    input: str
+    product_dir: str
+    pass_id: str
+    scenes: tuple
+    wall_time_s: float
+
+    def to_dict(self) -> dict:
+        return {"input": self.input, "product_dir": self.product_dir, "pass_id": self.pass_id,
+                "scenes": [s.to_dict() for s in self.scenes], "wall_time_s": self.wall_time_s}
+
+
+def _run_pass(source: Path, out_dir: Path, cfg, kw) -> OrthoPassReport:
+    """Every scene of a Level-1 pass directory into ``<out_dir>/<pass_id>/<scene>/``."""
+    t0 = time.perf_counter()
+    try:
+        rep = json.loads((source / "level1_report.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ProductError(f"unreadable Level-1 report ({e})", path=source / "level1_report.json") from None
+    pass_id = str(rep.get("pass_id") or source.name)
+    scenes = [sc.get("directory") or sc.get("name") for sc in rep.get("scenes", [])]
+    if not scenes:
+        raise ProductError("Level-1 report lists no scene", path=source / "level1_report.json",
+                           field="scenes")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / pass_id
+    tmp = out_dir / f".{pass_id}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        reports = []
+        for sc in scenes:
+            d = Path(sc) if Path(sc).is_absolute() else source / Path(sc).name
+            reports.append(run(d, tmp, cfg, **kw))
+        pr = OrthoPassReport(str(source), str(final), pass_id, tuple(reports),
+                             round(time.perf_counter() - t0, 3))
+        for r in reports:                       # scene products now live under the final name
+            object.__setattr__(r, "product_dir", str(final / Path(r.product_dir).name))
+        (tmp / "ortho_report.json").write_text(json.dumps(pr.to_dict(), indent=2, default=str))
+        if final.exists():
+            old = out_dir / f".{pass_id}.old-{os.getpid()}"
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(final)
+        return pr
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _footprint_on_terrain(inp: _Input, heights, n: int = 64, iterations: int = 6):
@@ -171,10 +235,12 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
         bounds: tuple[float, float, float, float] | None = None, tile: int | None = None,
         workers: int | None = None, client=None, name: str | None = None,
         mtf_pan: float | None = None, mtf_ms=None, grid_tolerance_px: float | None = None,
-        progress: Callable[[str, int, int], None] | None = None) -> OrthoReport:
+        progress: Callable[[str, int, int], None] | None = None) -> "OrthoReport | OrthoPassReport":
     """Orthorectify (and pansharpen) a Level-1 directory or any RPC image into ``out_dir``.
 
-    ``source``: Level-1 directory (PAN + MS found inside) or an image with RPCs; ``ms``: the MS
+    ``source``: a Level-1 pass directory (``level1_report.json``: every scene, into
+    ``<out_dir>/<pass_id>/<scene>/``, returns :class:`OrthoPassReport`), a Level-1 scene
+    directory (PAN + MS found inside) or an image with RPCs; ``ms``: the MS
     image for pansharpening when ``source`` is a PAN image. ``crs`` (default: UTM zone of the
     scene), ``resolution`` (m, PAN; default: the GSD rounded), ``bounds`` (left, bottom, right,
     top in ``crs``; default: the footprint), ``resampling`` (nearest|bilinear|cubic|lanczos),
@@ -208,6 +274,12 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
     source = Path(source)
     if not source.exists():
         raise ProductError("input not found", path=source)
+    if source.is_dir() and (source / "level1_report.json").is_file():
+        return _run_pass(source, Path(out_dir), cfg, dict(
+            ms=ms, crs=crs, resolution=resolution, resampling=resampling, dem=dem, height=height,
+            geoid=geoid, pansharpen=pansharpen, rpc=rpc, ms_rpc=ms_rpc, bounds=bounds, tile=tile,
+            workers=workers, client=client, mtf_pan=mtf_pan, mtf_ms=mtf_ms,
+            grid_tolerance_px=grid_tolerance_px, progress=progress))
     if source.is_dir():
         pan_path, ms_found = find_level1_images(source)
         ms = ms or ms_found
@@ -327,7 +399,9 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
                                    f"exceeds {limit} MS px: fusion would blur/ghost; check the RPCs",
                                    path=msi.path, field="coregistration", **coreg)
             shift = (0.0, 0.0)
-            if (oc.coregistration_correct if oc else True) and coreg["mean_px"] > 0.05:
+            # correct only a residual that is both material and measured (> 3 standard errors)
+            if ((oc.coregistration_correct if oc else True) and coreg["mean_px"] > 0.1
+                    and coreg["mean_px"] > 3 * coreg.get("standard_error_px", 0.0)):
                 # sample the MS where the PAN sees the same ground (PAN px), then re-measure
                 shift = (coreg["mean_dy_ms_px"] * ratio, coreg["mean_dx_ms_px"] * ratio)
                 params, after = _estimate_fusion(method, tmp / products["PAN"], ms_src, grid, lg_up,
@@ -465,7 +539,8 @@ def _estimate_fusion(method, pan_path, ms_src, grid, lg_up, heights, resampling,
         coreg = {"windows": s.windows, "rejected_windows": s.rejected,
                  "mean_dy_ms_px": round(s.median_dy, 3), "mean_dx_ms_px": round(s.median_dx, 3),
                  "mean_px": round(math.hypot(s.median_dy, s.median_dx), 3),
-                 "max_px": round(s.max_px, 3), "window_ms_px": win, "statistic": "median"}
+                 "max_px": round(s.max_px, 3), "window_ms_px": win, "statistic": "median",
+                 "standard_error_px": round(math.hypot(s.se_dy, s.se_dx), 3)}
     except ValueError:
         coreg = {"windows": 0, "mean_px": 0.0, "note": "no textured window: not measured"}
     return params, coreg

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """examples:
-  srd ortho l1/SPOT6_20261129_100326/ --out ortho/ --dem dem/ --geoid egm96_15.gtx
+  srd ortho l1/SPOT6_20261129T100326_MON/ --out ortho/ --dem dem/ --geoid egm96_15.gtx   (every scene)
   srd ortho l1/SPOT6_20261129_100326/ --out ortho/ --crs EPSG:2154 --pansharpen gsa --json
   srd ortho IMG_PHR1B_P_001.tif --ms IMG_PHR1B_MS_002.tif --dem N44E005.hgt --geoid egm96_15.gtx \\
             --resolution 0.5 --resampling lanczos --out ortho/
@@ -21,7 +21,7 @@ def register(sub) -> None:
                        description="Orthorectify a Level-1 directory or any GDAL-readable image "
                                    "with RPCs; pansharpen PAN+MS; write COGs, quicklook, thumbnail.",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
-    p.add_argument("input", help="Level-1 directory or image with RPCs (PAN, or a single image)")
+    p.add_argument("input", help="Level-1 pass or scene directory, or an image with RPCs (PAN, or a single image)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--ms", metavar="IMAGE", help="MS image to pansharpen with the PAN input")
     p.add_argument("--crs", metavar="CRS", help="output CRS, e.g. EPSG:2154 (default: UTM zone of the scene)")
@@ -74,10 +74,19 @@ def handle(args) -> int:
     finally:
         if client is not None:
             client.close()
-    d = report.to_dict()
     if args.json:
-        emit_json(d)
+        emit_json(report.to_dict())
         return 0
+    if hasattr(report, "scenes"):
+        print(f"{report.product_dir}  ({len(report.scenes)} scenes, {report.wall_time_s:.1f} s)")
+        for r in report.scenes:
+            _print(r)
+    else:
+        _print(report)
+    return 0
+
+
+def _print(report) -> None:
     print(f"{report.product_dir}")
     for k, v in report.products.items():
         print(f"  {k:<10} {v}")
@@ -95,4 +104,3 @@ def handle(args) -> int:
     print(f"  time       {report.timings_s['total']:.1f} s ({report.scheduler}, {report.tiles} tiles)")
     for w in report.warnings:
         print(f"warning: {w}")
-    return 0
