@@ -2,8 +2,8 @@
 
 Terrain
     :class:`Terrain` holds a regular longitude/latitude grid of heights **above the WGS84
-    ellipsoid** (metres). :meth:`Terrain.load` reads any GDAL raster in geographic
-    coordinates (SRTM ``.hgt``, GeoTIFF); when a geoid grid (``.gtx``, e.g. EGM96) is
+    ellipsoid** (metres). :meth:`Terrain.load` reads any GDAL raster (SRTM ``.hgt``,
+    GeoTIFF; other CRSs are warped to EPSG:4326 bilinearly); when a geoid grid (``.gtx``, e.g. EGM96) is
     given, the DEM is taken as heights above the geoid and the geoid undulation N is added
     (h = H + N, bilinear N at each DEM node). Voids (the raster's nodata) are filled with
     the nearest valid height. Without a DEM the ground is the ellipsoid (h = 0), or the
@@ -138,27 +138,42 @@ class Terrain:
         return float(self.heights.min())
 
 
-def _read_grid(path: str | Path, what: str):
-    """(float64 values, lat0, lon0, dlat, dlon) of pixel centres, radians, from a GDAL
-    raster in geographic coordinates; nodata filled with the nearest valid value."""
+def _read_geographic(path: Path, what: str, all_bands: bool):
+    """(array (bands, rows, cols) float64, affine transform, nodata, integer dtype?) of a
+    GDAL raster in geographic lon/lat (EPSG:4326); a raster in another CRS is warped to
+    EPSG:4326 on the fly (bilinear, GDAL WarpedVRT). No CRS or a rotated grid: error."""
     import rasterio
-    from scipy import ndimage
-    path = Path(path)
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
     if not path.exists():
         raise ConfigError(f"{what} file not found", path=path, field=what)
     try:
         with rasterio.open(path) as ds:
-            if ds.crs is None or not ds.crs.is_geographic:
-                raise ConfigError(f"{what} must be in geographic lon/lat coordinates "
-                                  f"(got CRS {ds.crs})", path=path, field=what)
-            if ds.transform.b != 0 or ds.transform.d != 0:
-                raise ConfigError(f"{what} grid is rotated; warp it to north-up first",
+            if ds.crs is None:
+                raise ConfigError(f"{what} raster has no coordinate reference system",
                                   path=path, field=what)
-            a = ds.read(1).astype(np.float64)
-            nodata = ds.nodata
-            t = ds.transform
+            integer = np.issubdtype(np.dtype(ds.dtypes[0]), np.integer)
+            if ds.crs.is_geographic:
+                if ds.transform.b != 0 or ds.transform.d != 0:
+                    raise ConfigError(f"{what} grid is rotated; warp it to north-up first",
+                                      path=path, field=what)
+                a = ds.read() if all_bands else ds.read(1)[None]
+                return a.astype(np.float64), ds.transform, ds.nodata, integer
+            with WarpedVRT(ds, crs="EPSG:4326", resampling=Resampling.bilinear) as vrt:
+                a = vrt.read() if all_bands else vrt.read(1)[None]
+                return a.astype(np.float64), vrt.transform, vrt.nodata, integer
     except rasterio.errors.RasterioIOError as e:
         raise ConfigError(f"cannot read {what} raster ({e})", path=path, field=what) from None
+
+
+def _read_grid(path: str | Path, what: str):
+    """(float64 values, lat0, lon0, dlat, dlon) of pixel centres, radians, from a GDAL
+    raster (warped to geographic lon/lat if needed); nodata filled with the nearest
+    valid value."""
+    from scipy import ndimage
+    path = Path(path)
+    a, t, nodata, _ = _read_geographic(path, what, all_bands=False)
+    a = a[0]
     bad = ~np.isfinite(a)
     if nodata is not None:
         bad |= a == nodata
@@ -193,7 +208,7 @@ class Scene:
 
     ``seed``: land-cover and cloud seed. ``clouds``: target cloud fraction over the area
     given to :meth:`set_cloud_area` (the threshold is the matching quantile of the cloud
-    noise there). ``texture``: optional GeoTIFF (geographic CRS): 1 band (used for every
+    noise there). ``texture``: optional GeoTIFF (any CRS, warped to EPSG:4326): 1 band (used for every
     MS band) or ≥ 4 bands (B0 blue, B1 green, B2 red, B3 NIR); float values are
     reflectance, integer values reflectance × 10 000.
     """
@@ -247,17 +262,10 @@ class Scene:
 
 
 def _read_texture(path: str | Path):
-    import rasterio
     path = Path(path)
-    if not path.exists():
-        raise ConfigError("texture file not found", path=path, field="texture")
-    with rasterio.open(path) as ds:
-        if ds.crs is None or not ds.crs.is_geographic:
-            raise ConfigError(f"texture must be in geographic lon/lat coordinates (got {ds.crs})",
-                              path=path, field="texture")
-        a = ds.read().astype(np.float64)
-        integer = np.issubdtype(np.dtype(ds.dtypes[0]), np.integer)
-        t = ds.transform
+    a, t, nodata, integer = _read_geographic(path, "texture", all_bands=True)
+    if nodata is not None:
+        a = np.where(a == nodata, np.nan, a)
     if a.shape[0] not in (1,) and a.shape[0] < 4:
         raise ConfigError(f"texture has {a.shape[0]} bands; need 1 or ≥ 4 (B0, B1, B2, B3)",
                           path=path, field="texture")
@@ -266,6 +274,10 @@ def _read_texture(path: str | Path):
     if integer:
         a = a / 10000.0
     tex = np.repeat(a[:1], 4, axis=0) if a.shape[0] == 1 else a[:4]
+    if not np.isfinite(tex).any():
+        raise ProductError("texture raster holds no valid value", path=path, field="texture")
+    # nodata (e.g. outside a warped raster) → the texture's mean reflectance per band
+    tex = np.where(np.isfinite(tex), tex, np.nanmean(tex, axis=(1, 2), keepdims=True))
     tex = np.ascontiguousarray(np.clip(tex, 0.0, 1.0))
     geo = (float(np.radians(t.c + 0.5 * t.a)), float(np.radians(t.f + 0.5 * t.e)),
            float(np.radians(t.a)), float(np.radians(t.e)))

@@ -64,12 +64,21 @@ def test_voids_filled_and_bad_inputs(tmp_path):
     with pytest.raises(ConfigError) as e:
         Terrain.load(tmp_path / "missing.tif")
     assert "missing.tif" in str(e.value)
+    # a projected DEM (UTM 31N) is warped to lon/lat: heights at the same place agree
     q = tmp_path / "utm.tif"
-    with rasterio.open(q, "w", driver="GTiff", width=10, height=10, count=1, dtype="int16",
-                       crs="EPSG:32631", transform=from_origin(6e5, 5e6, 90, 90)) as ds:
+    ramp = (np.arange(20)[None, :] * 10.0 + np.zeros((20, 1))).astype(np.float32)   # 10 m per 90 m east
+    with rasterio.open(q, "w", driver="GTiff", width=20, height=20, count=1, dtype="float32",
+                       crs="EPSG:32631", transform=from_origin(6.5e5, 4.9e6, 90, 90)) as ds:
+        ds.write(ramp, 1)
+    from pyproj import Transformer
+    lon, lat = Transformer.from_crs("EPSG:32631", "EPSG:4326", always_xy=True).transform(
+        6.5e5 + 90 * 10.5, 4.9e6 - 90 * 10.5)
+    assert Terrain.load(q).height(lon, lat) == pytest.approx(100.0, abs=3.0)
+    r = tmp_path / "nocrs.tif"
+    with rasterio.open(r, "w", driver="GTiff", width=10, height=10, count=1, dtype="int16") as ds:
         ds.write(a, 1)
-    with pytest.raises(ConfigError, match="geographic"):
-        Terrain.load(q)
+    with pytest.raises(ConfigError, match="coordinate reference"):
+        Terrain.load(r)
 
 
 def test_slope_map_bounds_the_terrain(terrain):
