@@ -19,9 +19,13 @@ With the integer DWT, bit planes below a subband's weight shift are all zero and
 the float DWT). Decisions that the standard leaves to the encoder (ties between code options)
 follow the reference encoder so that streams are byte-identical to it.
 
-The decoder stops cleanly when the segment's bits run out (byte-limited segments) and records,
-for every significant coefficient, the lowest bit plane it knows, so the caller can reconstruct
-at the middle of the remaining interval.
+The decoder works in "refinement order" (see :data:`ORDER`): a block's significance is one
+64-bit mask, every word covers consecutive positions and stage 4 is one read per block. It
+stops cleanly when the segment's bits run out (byte-limited segments) and records where
+(plane, stage, block), so :func:`reconstruct_fast` can put each coefficient at the middle of
+the interval its received bits leave. Invalid codes (corrupted data) end the segment with
+status CORRUPT; every index is bounded by construction (the hot loops run without bounds
+checks and without NRT reference counting).
 """
 from __future__ import annotations
 
