@@ -2,8 +2,9 @@
 
 Frozen dataclasses serialised with :meth:`DecodeReport.to_dict` (stable keys, JSON types only).
 ``status``: ``"ok"`` (nothing lost), ``"data_loss"`` (the pass decoded but frames, packets or
-lines were lost or are unusable — the CLI exits 10), ``"failed"`` (nothing could be decoded:
-bad manifest, empty file, pure noise, wrong spacecraft — the CLI exits 5).
+lines were lost or are unusable — the CLI exits 10, or 4 when the only problem is a missing or
+wrong key), ``"failed"`` (nothing could be decoded: bad manifest, empty file, pure noise, wrong
+spacecraft — the CLI exits 5).
 """
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ class DecodeReport:
     input: str
     level0_dir: str | None
     status: str
+    lost: bool = False                                  # frames/packets/lines actually lost
     errors: tuple = ()
     warnings: tuple = ()
     channels: tuple = ()
@@ -82,7 +84,15 @@ class DecodeReport:
 
     @property
     def exit_code(self) -> int:
-        return {STATUS_OK: 0, STATUS_DATA_LOSS: 10, STATUS_FAILED: 5}[self.status]
+        """CLI exit status (srd/cli.py): 0 ok; 5 nothing decodable; 10 data lost; 4 nothing
+        lost but a datatake's key is missing or wrong (packets kept encrypted); 10 otherwise."""
+        if self.status == STATUS_OK:
+            return 0
+        if self.status == STATUS_FAILED:
+            return 5
+        if not self.lost and self.errors and all(e.get("error") == "KeyMissingError" for e in self.errors):
+            return 4
+        return 10
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

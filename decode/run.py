@@ -503,7 +503,7 @@ def _decode_pass(inp: _Input, tmp: Path, source: Path, out_dir: Path, cfg, ccsds
     wall = time.perf_counter() - t0
     report = DecodeReport(
         pass_id=inp.pass_id, satellite=sat.name, scid=sat.scid, input=str(source),
-        level0_dir=str(out_dir / inp.pass_id), status=status, errors=tuple(errors),
+        level0_dir=str(out_dir / inp.pass_id), status=status, lost=bool(lost), errors=tuple(errors),
         warnings=tuple(warnings), channels=tuple(channels),
         apids={f"{a:#05x}": s.to_dict() for a, s in sorted(apid_stats.items())},
         bands=tuple(bands), datatakes=tuple(datatakes), ancillary_rows=anc_rows, ccsds_only=ccsds_only,
@@ -524,8 +524,8 @@ def _data_lost(channels, apid_stats, bands) -> bool:
     for s in apid_stats.values():
         if s.packets_missing or s.length_errors:
             return True
-    return any(b["lines_missing"] or b["lines_undecryptable"] or b["lines_decompression_error"]
-               or b["incomplete_units"] for b in bands)
+    # undecryptable lines are not lost: their packets are kept as transmitted (exit code 4)
+    return any(b["lines_missing"] or b["lines_decompression_error"] or b["incomplete_units"] for b in bands)
 
 
 def _resolve(source: Path, cfg, satellite: str | None, profile) -> _Input:

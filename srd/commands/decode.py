@@ -11,8 +11,9 @@ EXAMPLES = """examples:
   srd decode npp_cadus.bin --satellite NPP --ccsds-only --out l0/      (other CCSDS mission in the config)
 
 exit status: 0 nothing lost; 10 decoded with data loss (uncorrectable frames, gaps, masked
-lines; see the report); 5 nothing decodable (bad manifest, empty file, noise, wrong SCID);
-3 configuration error."""
+lines; see the report); 4 nothing lost but a datatake's key is missing or wrong (its packets
+are kept encrypted, its lines masked); 5 nothing decodable (bad manifest, empty file, noise,
+wrong SCID); 3 configuration error."""
 
 
 def register(sub) -> None:

@@ -101,7 +101,7 @@ def test_impaired_pass_every_loss_counted(cfg, impaired_pass, tmp_path):
     manifest, truth = impaired_pass
     rep = run(manifest, tmp_path, cfg)
     l0 = tmp_path / rep.pass_id
-    assert rep.status == "data_loss" and rep.exit_code == 10
+    assert rep.status == "data_loss" and rep.lost and rep.exit_code == 10
     rs_fixed = sum(c.rs_corrected_symbols for c in rep.channels)
     lost_blocks = sum(c.rs_uncorrectable_codeblocks for c in rep.channels)
     assert rs_fixed > 1000 and lost_blocks > 0
@@ -144,7 +144,7 @@ def test_wrong_and_missing_key(cfg, clean_pass, tmp_path):
         out = tmp_path / ("o" + str(len(keys)))
         rep = run(manifest, out, c2)
         l0 = out / rep.pass_id
-        assert rep.status == "data_loss"
+        assert rep.status == "data_loss" and not rep.lost and rep.exit_code == 4   # nothing lost: key
         assert any(needle in e["message"] for e in rep.errors)
         for b in rep.bands:
             assert b["lines_undecryptable"] == b["lines"]
