@@ -212,3 +212,26 @@ def test_rpc_fit_reproduces_physical_model(noisy, pan):
     lon, lat, _ = model.direct(L, D, H)
     c, r = rpc.project(lon, lat, H)
     assert np.abs(c - D).max() < 0.01 and np.abs(r - L).max() < 0.01
+
+
+def test_dem_kernel_jitted_matches_py_func():
+    lon = 5.0 + (np.arange(40) + 0.5) / 40
+    lat = 45.0 - (np.arange(40) + 0.5) / 40
+    Lo, La = np.meshgrid(lon, lat)
+    dem = 500 + 300 * np.sin(Lo * 20) * np.cos(La * 15)
+    gt = np.array([5.0, 1 / 40, 0, 45.0, 0, -1 / 40])
+    from l1_synthetic import ecef
+    ground = ecef(np.array([5.3, 5.6]), np.array([44.6, 44.4]), np.array([0.0, 0.0]))
+    up = ground / np.linalg.norm(ground, axis=1, keepdims=True)
+    pos = ground + 700e3 * up + np.array([[3e4, 0, 0], [0, -2e4, 0]])
+    u = ground - pos
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    outs = []
+    for fn in (SK.intersect_dem, SK.intersect_dem.py_func):
+        out, it = np.empty((2, 3)), np.empty(2, np.int64)
+        fn(pos, u, dem, gt, 0.0, 1e-3, 60, out, it)
+        assert (it >= 0).all()
+        outs.append(out)
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-9)
+    h_dem = [SK.dem_bilinear(dem, gt, np.degrees(o[0]), np.degrees(o[1])) for o in outs[0]]
+    np.testing.assert_allclose(outs[0][:, 2], h_dem, atol=2e-3)
