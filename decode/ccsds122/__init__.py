@@ -45,10 +45,32 @@ from srd.errors import CompressionError
 from . import headers as _h
 
 __all__ = ["encode", "decode", "decode_report", "decode_many", "info", "StreamInfo",
-           "DecodeReport"]
+           "DecodeReport", "icd_params", "parse_icd_params"]
 
 MIN_SIZE = 17
 MAX_S = 1 << 20
+
+
+# ------------------------------------------------------------------- ICD §4.1 parameters
+def icd_params(dwt: str = "int", seg_byte_limit: int = 0) -> bytes:
+    """The 3 compression-parameter bytes of an ICD §4.1 image block header for compression id 2:
+    DWT type (u8: 0 integer 9/7, 1 float 9/7), segment byte limit in units of 16 bytes (u16,
+    big-endian, 0 = unlimited). Raises CompressionError if the limit is not a multiple of 16."""
+    if dwt not in ("int", "float"):
+        raise CompressionError(f"dwt must be 'int' or 'float', not {dwt!r}", field="dwt")
+    if seg_byte_limit % 16 or not 0 <= seg_byte_limit // 16 < 1 << 16:
+        raise CompressionError(f"segment byte limit {seg_byte_limit} is not a multiple of 16 "
+                               "below 1 MiB (ICD §4.1 carries it in 16-byte units)",
+                               field="seg_byte_limit")
+    return bytes([0 if dwt == "int" else 1]) + (seg_byte_limit // 16).to_bytes(2, "big")
+
+
+def parse_icd_params(params: bytes) -> tuple[str, int]:
+    """Inverse of :func:`icd_params`: (dwt, segment byte limit in bytes)."""
+    if len(params) != 3 or params[0] > 1:
+        raise CompressionError(f"CCSDS 122 block parameters {bytes(params).hex()} invalid "
+                               "(DWT type must be 0 or 1)", field="params")
+    return ("int" if params[0] == 0 else "float"), int.from_bytes(params[1:3], "big") * 16
 
 
 # ------------------------------------------------------------------------------ encoder

@@ -209,3 +209,13 @@ def test_damaged_segment_is_skipped_and_following_segments_decode(dwt, bpp):
     out, rep = ccsds122.decode_report(cut)
     assert list(rep.block_rows_ok) == [True, True, True, False, True, True, True, True]
     np.testing.assert_array_equal(out[rep.rows_ok], good[rep.rows_ok])
+
+
+def test_icd_block_parameters():
+    assert ccsds122.icd_params() == bytes(3)
+    assert ccsds122.icd_params("float", 4096) == b"\x01\x01\x00"
+    assert ccsds122.parse_icd_params(b"\x01\x01\x00") == ("float", 4096)
+    with pytest.raises(CompressionError, match="multiple of 16"):
+        ccsds122.icd_params("int", 1000)
+    with pytest.raises(CompressionError, match="DWT type"):
+        ccsds122.parse_icd_params(b"\x02\x00\x00")
