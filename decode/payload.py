@@ -248,6 +248,7 @@ class BandResult:
     compression: list[int] = field(default_factory=list)
     key_id: int = 0
     incomplete_units: int = 0
+    lines_salvaged: int = 0         # whole raw lines recovered from incomplete units
     errors: list[dict] = field(default_factory=list)
 
     @property
@@ -322,6 +323,36 @@ def build_images(packet_dir: Path, image_dir: Path, cfg, satellite, keyring: Key
     return results
 
 
+def _salvage_raw(u, dt_id, first_line, nlines, ncol, apid, keyring, f, offset, row_bytes, mask, res) -> None:
+    """A raw block whose later segments were lost: its received prefix still holds whole lines
+    (12-bit samples in raster order; AES-CTR decrypts any prefix). Compressed blocks cannot be
+    cut this way and stay missing."""
+    if len(u.data) < BH:
+        return
+    h = _block_header(u.data)
+    if int(h["datatake"]) != dt_id or int(h["compression"]) != F.COMPRESSION_RAW or int(h["columns"]) != ncol:
+        return
+    line, nl, key_id = int(h["line"]), int(h["lines"]), int(h["key_id"])
+    payload = u.data[BH:]
+    full = min(nl, (len(payload) * 2 // 3) // ncol)          # whole lines of 1.5-byte samples
+    r0 = line - first_line
+    if full <= 0 or r0 < 0 or r0 + nl > nlines:
+        return
+    payload = payload[: (full * ncol * 3 + 1) // 2]
+    if key_id:
+        try:
+            payload = aes_ctr(keyring.get(dt_id, key_id), apid, line, dt_id, payload)
+        except KeyMissingError:
+            mask[r0:r0 + full] = MASK_UNDECRYPTABLE
+            return
+    img = unpack12(np.frombuffer(payload, np.uint8), full * ncol).reshape(full, ncol)
+    f.seek(offset + r0 * row_bytes)
+    f.write(img.tobytes())
+    mask[r0:r0 + full] = MASK_OK
+    res.lines_salvaged += full
+    res.compressed_bytes += len(payload)           # keeps compression_ratio = raw size / bytes used
+
+
 #: longest band image (PAN lines, ≈ 90 min at 325 µs): a corrupted line counter must not make
 #: the decoder allocate a 4-billion-line mask; blocks outside the window are rejected as errors
 MAX_PAN_LINES = 1 << 24
@@ -361,7 +392,8 @@ def _build_band(path, apid, module, band, dt_id, first_line, nlines, ncol, stem:
         for u in _units(path, SH):
             if not u.complete:
                 res.incomplete_units += 1
-                continue                       # its lines stay MASK_MISSING
+                _salvage_raw(u, dt_id, first_line, nlines, ncol, apid, keyring, f, offset, row_bytes, mask, res)
+                continue                       # other lines stay MASK_MISSING
             if len(u.data) < BH:
                 err("image unit shorter than its block header", None)
                 continue

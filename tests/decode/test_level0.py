@@ -201,11 +201,13 @@ def test_band_extents_aligned_across_bands(tmp_path, cfg, sat):
     assert np.array_equal(np.load(tmp_path / "image" / "M1_PAN.npy")[32:], np.concatenate(pan[1:]))
 
 
-def test_segmented_nominal_width_blocks(tmp_path, cfg, sat):
+@pytest.mark.parametrize("key_id", [0, 1])
+def test_segmented_nominal_width_blocks(tmp_path, cfg, sat, key_id):
     """Nominal-width PAN blocks (32 × 7000 raw = 336 kB) span 6 segments each; a block with a
-    lost middle segment is masked missing and counted incomplete, its neighbours bit-exact."""
+    lost middle segment is counted incomplete: the whole lines of its received prefix are
+    salvaged (raw only), the rest masked missing; its neighbours bit-exact."""
     rng = np.random.default_rng(17)
-    pk = telemetry_packetizer.Packetizer(sat, compression="raw")
+    pk = telemetry_packetizer.Packetizer(sat, compression="raw", key_id=key_id, key=cfg.key(1) if key_id else None)
     blocks = [rng.integers(0, 4096, (32, 7000)).astype(np.uint16) for _ in range(3)]
     units = [pk.image_unit(4, "PAN", 32 * b, 1e9 + b, blk, 2) for b, blk in enumerate(blocks)]
     assert [len(u.packets) for u in units] == [6, 6, 6]
@@ -221,7 +223,10 @@ def test_segmented_nominal_width_blocks(tmp_path, cfg, sat):
     mask = np.load(tmp_path / "image" / "M4_PAN_mask.npy")
     assert img.shape == (96, 7000) and r.incomplete_units == 1
     assert np.array_equal(img[:32], blocks[0]) and np.array_equal(img[64:], blocks[2])
-    assert (mask[32:64] == MASK_MISSING).all() and (img[32:64] == 0).all() and (mask[:32] == MASK_OK).all()
+    # 3 segments of 65529 user bytes - 18 header bytes = 196569 bytes = 131046 samples = 18 lines
+    assert r.lines_salvaged == 18 and np.array_equal(img[32:50], blocks[1][:18])
+    assert (mask[32:50] == MASK_OK).all() and (mask[50:64] == MASK_MISSING).all() and (img[50:64] == 0).all()
+    assert (mask[:32] == MASK_OK).all()
 
 
 def test_corrupt_line_counter_does_not_blow_up_the_image(tmp_path, cfg, sat):
