@@ -124,6 +124,14 @@ class FusionParams:
     ms_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ms_std: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pan_lp_std: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: PAN ≈ syn_w·MS + syn_b at the MS scale (any method): fills PAN holes (footprint edges,
+    #: nodata) before the filters so they do not ring against zeros
+    syn_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    syn_b: float = 0.0
+
+    def synthetic_pan(self, ms_up: np.ndarray) -> np.ndarray:
+        """PAN-like intensity from MS bands (bands, H, W) → (H, W)."""
+        return np.tensordot(self.syn_w, ms_up, axes=1) + self.syn_b
 
     def to_dict(self) -> dict:
         d = {"method": self.method, "ratio": self.ratio, "mtf_ms": self.mtf_ms.tolist()}
@@ -146,12 +154,16 @@ def estimate(method: str, pan: np.ndarray, ms_up: np.ndarray, ratio: int, *, mtf
     pan = np.asarray(pan, np.float64)
     ms_up = np.asarray(ms_up, np.float64)
     v = np.ones(pan.shape, bool) if valid is None else valid.astype(bool)
+    vs = decimate(v.astype(np.float64), ratio) > 0.999
+    A = np.hstack([decimate(ms_up, ratio)[:, vs].T, np.ones((int(vs.sum()), 1))])
+    sw, *_ = np.linalg.lstsq(A, decimate(pan, ratio)[vs], rcond=None)
+    syn = {"syn_w": sw[:nb], "syn_b": float(sw[nb])}
     if method == "mtf-glp-hpm":
         lp = [gaussian(pan, mtf_sigma(g[k], ratio)) for k in range(nb)]
         return FusionParams(method, ratio, g, pan_mean=float(pan[v].mean()), pan_std=float(pan[v].std()),
                             ms_mean=np.array([ms_up[k][v].mean() for k in range(nb)]),
                             ms_std=np.array([ms_up[k][v].std() for k in range(nb)]),
-                            pan_lp_std=np.array([lp[k][v].std() for k in range(nb)]))
+                            pan_lp_std=np.array([lp[k][v].std() for k in range(nb)]), **syn)
     # regression of the degraded PAN on the MS at the MS scale (Aiazzi et al. 2007, eq. 8)
     pan_lr = degrade(pan, ratio, mtf_pan)
     ms_lr = decimate(ms_up, ratio)
@@ -166,7 +178,8 @@ def estimate(method: str, pan: np.ndarray, ms_up: np.ndarray, ratio: int, *, mtf
                 w = np.full(nb, 1.0 / nb)
         else:
             w = np.asarray(weights, np.float64)
-        return FusionParams(method, ratio, g, weights=w)
+        return FusionParams(method, ratio, g, weights=w, pan_mean=float(pan[v].mean()),
+                            ms_mean=ms_up[:, v].mean(axis=1), **syn)
     A = np.hstack([X - X.mean(0), np.ones((X.shape[0], 1))])
     coef, *_ = np.linalg.lstsq(A, y - y.mean(), rcond=None)
     w, b = coef[:nb], float(coef[nb])
@@ -177,7 +190,7 @@ def estimate(method: str, pan: np.ndarray, ms_up: np.ndarray, ratio: int, *, mtf
     return FusionParams(method, ratio, g, weights=w, bias=b, gains=gains,
                         pan_mean=float(pan[v].mean()), pan_std=float(pan[v].std()),
                         i_mean=float(inten.mean()), i_std=float(i0.std()),
-                        ms_mean=ms_up[:, v].mean(axis=1))
+                        ms_mean=ms_up[:, v].mean(axis=1), **syn)
 
 
 def apply(p: FusionParams, pan: np.ndarray, ms_up: np.ndarray, margin: int = 0) -> np.ndarray:

@@ -265,7 +265,12 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
     tol = float(grid_tolerance_px or (oc.grid_tolerance_px if oc else 0.01))
     if client is None and oc is not None and oc.dask_scheduler:
         from distributed import Client
-        client = Client(oc.dask_scheduler)
+        with Client(oc.dask_scheduler) as c:             # ours: closed when done
+            return run(source, out_dir, cfg, ms=ms, crs=crs, resolution=resolution,
+                       resampling=resampling, dem=dem, height=height, geoid=geoid,
+                       pansharpen=pansharpen, rpc=rpc, ms_rpc=ms_rpc, bounds=bounds, tile=tile,
+                       workers=workers, client=c, name=name, mtf_pan=mtf_pan, mtf_ms=mtf_ms,
+                       grid_tolerance_px=grid_tolerance_px, progress=progress)
     workers = int(workers or (oc.workers if oc and oc.workers else os.cpu_count() or 1))
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -566,9 +571,10 @@ def _fusion_dask(params, pan_path, ms_src, grid, lg_up, heights, resampling, out
         b = ortho_block(y0 - m, x0 - m, ny + 2 * m, nx + 2 * m, ms_src, lg_up, heights, resampling,
                         np.float64, shift=shift)
         ms_up, mv = b[:-1], b[-1] > 0
-        if m:
-            # fill MS holes inside the halo by PAN-free means so filters see no zeros
-            ms_up = np.where(mv[None], ms_up, params.ms_mean[:, None, None] if params.ms_mean.size else 0)
+        # holes (outside a footprint, nodata) must not meet the filters as zeros: MS holes take
+        # the band means, PAN holes the MS-synthesised PAN (mean where the MS is missing too)
+        ms_up = np.where(mv[None], ms_up, params.ms_mean[:, None, None])
+        pan = np.where(pv, pan, np.where(mv, params.synthetic_pan(ms_up), params.pan_mean))
         f = PS.apply(params, pan, ms_up, m)
         sl = (slice(m, m + ny), slice(m, m + nx))
         valid = pv[sl] & mv[sl]
