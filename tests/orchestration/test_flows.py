@@ -229,6 +229,13 @@ def test_landed_pass_is_processed_unattended_and_rerun_recomputes_nothing(statio
         imgs = [a for a in arts if a["type"] == "image"]
         assert imgs and httpx.get(imgs[0]["data"].strip('"')).headers["content-type"] == "image/png"
         assert any((a.get("key") or "").startswith("scenes-") for a in arts)
+        # the operator's page renders: headless Chromium screenshot of the flow run page
+        ui = prefect_api.removesuffix("/api")
+        shot = station.toml.parent / "flow_run.png"
+        r = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                            "--window-size=1600,1100", "--virtual-time-budget=20000", f"--screenshot={shot}",
+                            f"{ui}/runs/flow-run/{run['id']}"], capture_output=True, timeout=180)
+        assert r.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
     else:
         # not built yet: the run stops at that stage and says so (nothing faked)
         missing = "level1" if not stage_available("level1") else "ortho"
