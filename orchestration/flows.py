@@ -65,7 +65,21 @@ def artifact_key(*parts: str) -> str:
 @task(name="ingest", cache_policy=CACHE, persist_result=True, retries=2, retry_delay_seconds=5,
       retry_condition_fn=_transient, tags=["srd-ingest"])
 def ingest_task(manifest: str, config: str | None) -> dict:
-    return stages.ingest(manifest, _cfg(config))
+    try:
+        return stages.ingest(manifest, _cfg(config))
+    except SrdError as e:
+        q = e.context.get("quarantine")
+        if q:                       # the alert: an event (automations can notify) + an artifact
+            from prefect.artifacts import create_markdown_artifact
+            from prefect.events import emit_event
+            pid = Path(manifest).stem
+            emit_event(event="srd.pass.quarantined",
+                       resource={"prefect.resource.id": f"srd.pass.{pid}", "prefect.resource.name": pid},
+                       payload={"manifest": manifest, "quarantine": q, "reason": e.message})
+            create_markdown_artifact(f"# Pass quarantined\n\n**{pid}**: {e.message}\n\nMoved to `{q}` "
+                                     "(reason.json beside the files; nothing deleted).",
+                                     key=artifact_key("quarantined", pid), description="ALERT: pass quarantined")
+        raise
 
 
 @task(name="decode", cache_policy=CACHE, persist_result=True, retries=1, retry_delay_seconds=10,

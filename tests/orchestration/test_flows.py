@@ -352,6 +352,36 @@ def test_expected_pass_that_never_landed_raises_an_alert(station, prefect_api):
     assert any(a["type"] == "markdown" for a in api.artifacts(run["id"]))
 
 
+def test_corrupt_landed_pass_is_quarantined_with_an_alert(station, prefect_api):
+    """A pass whose channel file does not match its manifest: quarantined, run failed, event."""
+    import hashlib
+    api = Api(prefect_api)
+    landing = station.toml.parent / "srd-data" / "landing"
+    pid = "SPOT6_20261129T110000_BAD"
+    data = bytes(range(256)) * 40
+    (landing / f"{pid}_A.bin").write_bytes(data[:-1] + b"\x00")       # corrupted after the checksum
+    m = {"satellite": "SPOT-6", "norad_id": 38755, "station": "Montpellier-DR", "pass_id": pid,
+         "aos": "2026-11-29T11:00:00Z", "los": "2026-11-29T11:09:00Z", "max_elevation_deg": 30.0,
+         "channels": [{"name": "A", "file": f"{pid}_A.bin", "bytes": len(data),
+                       "sha256": hashlib.sha256(data).hexdigest()}], "terminal": {"ebn0_db": 9.0, "lock_ratio": 1.0}}
+    (landing / f".{pid}.tmp").write_text(json.dumps(m))
+    os.replace(landing / f".{pid}.tmp", landing / f"{pid}.json")
+    (run,) = api.wait_runs(pid, flow="process_pass")
+    assert run["state"]["type"] == "FAILED"
+    q = station.toml.parent / "srd-data" / "quarantine" / pid
+    assert json.loads((q / "reason.json").read_text())["error"]["error"] == "ChecksumError"
+    assert (q / f"{pid}_A.bin").read_bytes() == data[:-1] + b"\x00"
+    arts = api.artifacts(run["id"])
+    assert any(a.get("key") == f"quarantined-{pid.lower().replace('_', '-')}" for a in arts)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ev = api.post("/events/filter", {"filter": {"event": {"name": ["srd.pass.quarantined"]}}})["events"]
+        if any(e["payload"].get("quarantine") == str(q) for e in ev):
+            break
+        time.sleep(1)
+    assert any(e["payload"].get("quarantine") == str(q) for e in ev)
+
+
 @pytest.mark.slow
 def test_killing_the_worker_mid_pass_and_restarting_completes_it(prefect_api, tmp_path):
     api = Api(prefect_api)
