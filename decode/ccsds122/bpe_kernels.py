@@ -569,23 +569,22 @@ R_WT = np.array([1, 2, 3] + [4 + k for k in range(3) for _ in range(4)]
                 + [7 + i for i in range(3) for _ in range(16)], dtype=np.int64)
 
 
-@njit(cache=True, nogil=True)
-def word_table(buf):
-    """W[i] = bytes i..i+7 of ``buf`` as a big-endian uint64 (zeros past the end)."""
+def word_table(buf: np.ndarray) -> np.ndarray:
+    """The bytes of ``buf`` as big-endian 64-bit words (native uint64), zero-padded by two
+    words so :func:`pk` may always read word j + 1."""
     n = buf.shape[0]
-    W = np.zeros(n + 8, np.uint64)
-    v = np.uint64(0)
-    for i in range(n + 7):          # sliding window: W[i - 7] = bytes i-7 .. i
-        v = (v << np.uint64(8)) | (np.uint64(buf[i]) if i < n else np.uint64(0))
-        if i >= 7:
-            W[i - 7] = v
-    return W
+    padded = np.zeros(((n + 7) // 8 + 2) * 8, np.uint8)
+    padded[:n] = buf
+    return padded.view(">u8").astype(np.uint64)
 
 
 @njit(cache=True, inline="always")
 def pk(W, pos, n):
-    """Next ``n`` (1..57) bits at bit ``pos``."""
-    return np.int64((W[pos >> 3] << np.uint64(pos & 7)) >> np.uint64(64 - n))
+    """Next ``n`` (1..64) bits at bit ``pos`` (two aligned word loads)."""
+    j = pos >> 6
+    off = np.uint64(pos & 63)
+    v = (W[j] << off) | ((W[j + 1] >> np.uint64(1)) >> (np.uint64(63) - off))
+    return np.int64(v >> np.uint64(64 - n))
 
 
 @intrinsic
@@ -904,10 +903,7 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
             if pos + cnt > limit:
                 stop[2] = s
                 return pos, TRUNCATED
-            if cnt > 48:
-                bits = (pk(W, pos, 32) << (cnt - 32)) | pk(W, pos + 32, cnt - 32)
-            else:
-                bits = pk(W, pos, cnt)
+            bits = pk(W, pos, cnt)              # cnt ≤ 63
             pos += cnt
             t = cnt
             while m:
