@@ -322,3 +322,37 @@ def test_dimap_metadata_document(textured, ins):
     assert float(root.find("Geometric_Data/Refined_Model/RPC_FIT_MAX_RESIDUAL").text) < 0.01
     files = {e.get("kind"): e.find("DATA_FILE_PATH").get("href") for e in root.findall("Raster_Data/Data_Access")}
     assert files == {"P": s["pan"]["file"], "MS": s["ms"]["file"]}
+
+
+def test_two_datatakes_in_one_pass(tmp_path, cfg, ins):
+    """Level 0 with two datatakes (image files suffixed _DT<n>, docs/formats.md): one set of
+    scenes per datatake, each dated and named by its own datatake."""
+    sp = SyntheticPass(roll=0.02)
+    a, _ = write_level0(tmp_path / "a", sp, ins, T_GPS0 - 0.6, 24, pass_id="TWO", seed=7)
+    b, _ = write_level0(tmp_path / "b", sp, ins, T_GPS0 + 0.2, 24, pass_id="TWO", seed=8)
+    for p in sorted((a / "image").glob("*.json")):
+        meta = json.loads(p.read_text())
+        for src, dt_id in ((a, 1), (b, 2)):
+            m = json.loads((src / "image" / p.name).read_text())
+            m["datatake"] = dt_id
+            stem = p.stem
+            (a / "image" / f"{stem}_DT{dt_id}.json").write_text(json.dumps(m))
+            for suffix in (".npy", "_mask.npy"):
+                (src / "image" / f"{stem}{suffix}").rename(a / "image" / f"{stem}_DT{dt_id}{suffix}")
+        p.unlink()
+    for name in ("ephemeris.npy", "attitude.npy", "housekeeping.npy"):
+        x, y = np.load(a / "ancillary" / name), np.load(b / "ancillary" / name)
+        z = np.concatenate([x, y])
+        _, keep = np.unique(z["gps_time"], return_index=True)
+        np.save(a / "ancillary" / name, z[keep])
+    dts = json.loads((a / "ancillary" / "datatakes.json").read_text())
+    dts.append(dict(dts[0], datatake=2, start_gps=T_GPS0 + 0.2))
+    (a / "ancillary" / "datatakes.json").write_text(json.dumps(dts))
+    rep = run(a, tmp_path / "l1", cfg)
+    assert [d["datatake"] for d in rep.datatakes] == [1, 2]
+    ids = [s["id"] for s in rep.scenes]
+    assert ids == ["TWO001-001", "TWO002-001"]
+    t1, t2 = (s["time_first_line"] for s in rep.scenes)
+    assert t1 < t2
+    for s in rep.scenes:
+        assert s["rpc_fit"]["check_max_px"] < 0.01 and s["missing_pct"] == 0.0
