@@ -12,9 +12,8 @@ EPILOG = """examples:
   srd ccsds122 encode scene.tif scene.bin --segment 256 --bits 12 --dwt float --bpp 1.0
   srd ccsds122 encode dem.npy dem.bin --bits 16 --signed --seg-byte-limit 4096
   srd ccsds122 decode scene.bin scene.tif
+  srd ccsds122 decode damaged.bin out.npy --partial    writes out.rows_ok.npy too, exit 10
   srd ccsds122 info scene.bin --json
-
-  srd ccsds122 decode damaged.bin out.npy --partial    # + out.rows_ok.npy, exit 10
 
 Inputs/outputs: .npy (2-D integer array) or single-band GeoTIFF .tif. --bpp X sets
 SegByteLimit = floor(X*S*64/8) bytes per segment (headers included). Exit codes: 0 ok,
