@@ -454,3 +454,25 @@ def test_landed_pass_reaches_pgstac_served_by_stac_fastapi(prefect_api, pgstac_d
         assert [f.id for f in found] == [i["id"] for i in items if i["collection"] == "spot-6-ortho"]
     finally:
         serve.kill(signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_srd_process_runs_the_pass_and_a_rerun_publishes_nothing_twice(prefect_api, tmp_path):
+    toml = station_toml(tmp_path / "p")
+    landing = tmp_path / "p" / "srd-data" / "landing"
+    pid = simulate(toml, landing, start="2026-11-29T10:03:50Z")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOCAL_STORAGE_PATH": str(tmp_path / "results")}
+    cmd = [sys.executable, "-m", "srd.cli", "--config", str(toml), "process", str(landing / f"{pid}.json"), "--json"]
+    outs = []
+    for _ in range(2):
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs.append(json.loads(r.stdout))
+    # the second run's ingest is the cached result of the first (nothing recomputed)
+    assert outs[0]["stages"] == outs[1]["stages"] and outs[0]["stages"]["ingest"] == "archived"
+    if stage_available("level1") and stage_available("ortho"):
+        assert outs[0]["published"]["created"] == len(outs[0]["items"]) > 0
+        assert outs[1]["published"] == {"created": 0, "replaced": 0, "unchanged": len(outs[0]["items"])}
+    runs = Api(prefect_api).flow_runs(pid, "process_pass")
+    st = _states(Api(prefect_api).task_runs(runs[-1]["id"]))
+    assert st["ingest"] == "Cached" and st["decode"] == "Cached"
