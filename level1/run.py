@@ -174,11 +174,9 @@ def run(l0_dir, out_dir, cfg, options: Level1Options | None = None,
     scenes: list[dict] = []
     dts: list[dict] = []
     try:
-        eph = Ephemeris.from_records(l0.ephemeris, sigma_pos_m=sat.ephemeris_noise_m,
-                                     sigma_vel_mps=sat.velocity_noise_mps)
-        att = Attitude.from_records(l0.attitude)
         for k, dtk in enumerate(l0.datatake_ids()):
             info = l0.datatake_info(dtk)
+            eph, att = ancillary_models(l0, dtk, sat)
             if info.get("error"):
                 errors.append({"error": "DatatakeError", "message": str(info["error"]),
                                "path": str(l0.path / "ancillary" / "datatakes.json"),
@@ -204,6 +202,31 @@ def run(l0_dir, out_dir, cfg, options: Level1Options | None = None,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+#: ancillary kept around a datatake (s): enough samples to average the noise down, short
+#: enough that the attitude/ephemeris laws stay smooth polynomials (a whole pass is minutes)
+ANCILLARY_MARGIN_S = 15.0
+
+
+def ancillary_models(l0: Level0, dtk: int, sat) -> tuple[Ephemeris, Attitude]:
+    """Ephemeris and attitude models for datatake ``dtk`` from the records within its image
+    time span ± :data:`ANCILLARY_MARGIN_S` (all records if fewer than 4 fall inside)."""
+    times = [bd.block_times[:, 1] for (d, m, b), bd in l0.bands.items() if d == dtk and len(bd.block_times)]
+    if times:
+        t = np.concatenate(times)
+        lo, hi = float(t.min()) - ANCILLARY_MARGIN_S, float(t.max()) + ANCILLARY_MARGIN_S
+    else:
+        lo, hi = -np.inf, np.inf
+
+    def window(rec):
+        sel = rec[(rec["gps_time"] >= lo) & (rec["gps_time"] <= hi)]
+        return sel if len(sel) >= 4 else rec
+
+    eph = Ephemeris.from_records(window(l0.ephemeris), sigma_pos_m=sat.ephemeris_noise_m,
+                                 sigma_vel_mps=sat.velocity_noise_mps)
+    att = Attitude.from_records(window(l0.attitude))
+    return eph, att
 
 
 def fill_missing_bands(l0: Level0, dtk: int, ins) -> list[str]:
@@ -259,11 +282,12 @@ def load_geometry(l0_dir, cfg, *, satellite: str | None = None, instrument: str 
     opt = Level1Options(satellite=satellite, instrument=instrument)
     sat = _satellite(cfg, l0, opt)
     ins = _instrument(cfg, sat, l0, opt)
-    eph = Ephemeris.from_records(l0.ephemeris, sigma_pos_m=sat.ephemeris_noise_m,
-                                 sigma_vel_mps=sat.velocity_noise_mps)
-    att = Attitude.from_records(l0.attitude)
     d = Dem.open(dem, geoid=geoid) if dem else None
-    return l0, sat, ins, eph, att, {k: band_models(l0, k, ins, eph, att, d)[0] for k in l0.datatake_ids()}
+    models = {}
+    for k in l0.datatake_ids():
+        eph, att = ancillary_models(l0, k, sat)
+        models[k] = band_models(l0, k, ins, eph, att, d)[0]
+    return l0, sat, ins, eph, att, models
 
 
 def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt: Level1Options,

@@ -356,3 +356,24 @@ def test_two_datatakes_in_one_pass(tmp_path, cfg, ins):
     assert t1 < t2
     for s in rep.scenes:
         assert s["rpc_fit"]["check_max_px"] < 0.01 and s["missing_pct"] == 0.0
+
+
+def test_long_ancillary_is_windowed_around_the_datatake(tmp_path, cfg, ins):
+    """A real pass carries ancillary for minutes around a short datatake: the models use the
+    records near the datatake, so geolocation stays at the noise-limited level."""
+    from l1_synthetic import ground_truth
+    from level1.run import load_geometry
+    from level1.sensor_model import los_instrument
+    sp = SyntheticPass(roll=0.02)
+    root, _ = write_level0(tmp_path / "l0", sp, ins, T_GPS0 - 0.3, 24, pass_id="LONG", margin_s=200.0,
+                           noise=False, seed=9)
+    l0, sat, _, eph, att, models = load_geometry(root, cfg)
+    assert len(l0.ephemeris) > 400 and len(eph.t) < 40          # 1 Hz over ±200 s, windowed to ±15 s
+    model = models[1][(2, "PAN")]
+    L = np.array([0.0, 300.0, 700.0])
+    D = np.array([10.0, 128.0, 250.0])
+    px, py = model.detectors.angles(D)
+    truth = ground_truth(sp, model.time(L), los_instrument(px, py), 0.0)
+    lon, lat, _ = model.direct(L, D, 0.0)
+    err = np.hypot((lon - truth[0]) * 111_195 * np.cos(np.radians(lat)), (lat - truth[1]) * 111_195)
+    assert err.max() < 0.6, err
