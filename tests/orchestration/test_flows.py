@@ -90,13 +90,13 @@ files = ["{DEFAULTS}/instruments/nominal.toml", "{DEFAULTS}/instruments/reduced.
 class Serve:
     """A running ``srd serve`` subprocess (its own process group, so it can be killed whole)."""
 
-    def __init__(self, toml: Path, api: str, results: Path, name: str = "srd") -> None:
+    def __init__(self, toml: Path, api: str, results: Path, name: str = "srd", hours: float = 0) -> None:
         self.toml, self.api, self.results, self.name = toml, api, results, name
         self.log = toml.parent / f"serve-{time.time_ns()}.log"
         env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_LOCAL_STORAGE_PATH": str(results),
                "PREFECT_HOME": str(results.parent / "serve-home")}
         self.proc = subprocess.Popen([sys.executable, "-m", "srd.cli", "--config", str(toml), "serve",
-                                      "--http-port", "0", "--poll", "0.5", "--hours", "0", "--name", name],
+                                      "--http-port", "0", "--poll", "0.5", "--hours", str(hours), "--name", name],
                                      cwd=toml.parent, env=env, stdout=open(self.log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
@@ -189,7 +189,7 @@ def simulate(toml: Path, landing: Path, start="2026-11-29T10:03:26Z", duration=0
 def station(tmp_path_factory, prefect_api):
     d = tmp_path_factory.mktemp("station")
     toml = station_toml(d)
-    s = Serve(toml, prefect_api, d / "results")
+    s = Serve(toml, prefect_api, d / "results", hours=24)
     yield s
     s.kill(signal.SIGTERM)
 
@@ -334,6 +334,25 @@ def test_publish_through_prefect_pgstac(prefect_api, pgstac_dsn, stac_validator,
             _publish_and_check(Api(prefect_api), serve, store, stac_validator, "pgstac")
     finally:
         serve.kill(signal.SIGTERM)
+
+
+def test_predicted_passes_are_scheduled_as_expectations(station, prefect_api):
+    import datetime as dt
+
+    from station_config import load_config
+    from telemetry.passes import predict_passes
+    api = Api(prefect_api)
+    runs = api.post("/flow_runs/filter", {"flows": {"name": {"any_": ["expect_pass"]}},
+                                          "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+    got = sorted((r["parameters"]["satellite"], r["parameters"]["aos"][:16]) for r in runs)
+    now = dt.datetime.now(dt.timezone.utc)
+    want = sorted((p.satellite, p.aos.isoformat()[:16])
+                  for p in predict_passes(load_config(station.toml), None, now, 24) if p.los > now)
+    assert got and set(got) >= set(want[1:]) and len(got) <= len(want) + 1
+    r = runs[0]
+    los = dt.datetime.fromisoformat(r["parameters"]["los"])
+    assert abs((dt.datetime.fromisoformat(r["next_scheduled_start_time"].replace("Z", "+00:00"))
+                - los).total_seconds() - 600) < 1       # LOS + margin
 
 
 def test_expected_pass_that_never_landed_raises_an_alert(station, prefect_api):
