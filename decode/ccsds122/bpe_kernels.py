@@ -774,11 +774,11 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                 dckb[i] = b
                 pos += 1
         for g in range(ngag):
-            flags[g, 0] = 0
-            flags[g, 1] = 0
-            flags[g, 2] = 0
+            opts[g, 0] = 0              # packed option state per gaggle (see _read_word_fast)
         for s in range(S):
             newsig[s] = 0
+        curg = -1
+        ost = 0
         for stage in range(1, 4):
             stop[1] = stage
             for s in range(S):
@@ -787,11 +787,16 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                 if (~sig[s] & allowed) == 0 and newsig[s] == 0:
                     continue        # everything coded is significant: no word in stages 1-3
                 g = s // GAGGLE
+                if g != curg:                   # option state of the gaggle in a register
+                    if curg >= 0:
+                        opts[curg, 0] = ost
+                    curg = g
+                    ost = opts[g, 0]
                 if stage == 1:
                     nonsig = ~sig[s] & 0x7 & allowed
                     if nonsig:
-                        pos, st = _word_group(W, pos, limit, s, 0, nonsig, T_P, g, opts, flags,
-                                              b, mag, sig, sp, newsig)
+                        pos, st, ost = _word_group(W, pos, limit, s, 0, nonsig, T_P, ost,
+                                                   b, mag, sig, sp, newsig)
                         if st != OK:
                             stop[2] = s
                             return pos, st
@@ -816,7 +821,7 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                             pend |= d << (2 * ln)
                             ln += 1
                     if ln:
-                        pos, w, st = _read_word_fast(W, pos, limit, ln, T_D, g, opts, flags)
+                        pos, w, st, ost = _read_word_fast(W, pos, limit, ln, T_D, ost)
                         if st != OK:
                             stop[2] = s
                             return pos, st
@@ -830,8 +835,8 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                         r0 = 3 + 4 * d
                         nonsig = ~sig[s] & (np.int64(0xF) << r0)
                         if nonsig:
-                            pos, st = _word_group(W, pos, limit, s, r0, nonsig, T_C, g, opts,
-                                                  flags, b, mag, sig, sp, newsig)
+                            pos, st, ost = _word_group(W, pos, limit, s, r0, nonsig, T_C, ost,
+                                                       b, mag, sig, sp, newsig)
                             if st != OK:
                                 stop[2] = s
                                 return pos, st
@@ -848,7 +853,7 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                             pend |= d << (2 * ln)
                             ln += 1
                     if ln:
-                        pos, w, st = _read_word_fast(W, pos, limit, ln, T_G, g, opts, flags)
+                        pos, w, st, ost = _read_word_fast(W, pos, limit, ln, T_G, ost)
                         if st != OK:
                             stop[2] = s
                             return pos, st
@@ -866,7 +871,7 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                                 pend |= j << (2 * ln)
                                 ln += 1
                         if ln:
-                            pos, w, st = _read_word_fast(W, pos, limit, ln, T_H, g, opts, flags)
+                            pos, w, st, ost = _read_word_fast(W, pos, limit, ln, T_H, ost)
                             if st != OK:
                                 stop[2] = s
                                 return pos, st
@@ -886,8 +891,8 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
                             r0 = 15 + 16 * i + 4 * j
                             nonsig = ~sig[s] & (np.int64(0xF) << r0)
                             if nonsig:
-                                pos, st = _word_group(W, pos, limit, s, r0, nonsig, T_HT, g,
-                                                      opts, flags, b, mag, sig, sp, newsig)
+                                pos, st, ost = _word_group(W, pos, limit, s, r0, nonsig, T_HT,
+                                                           ost, b, mag, sig, sp, newsig)
                                 if st != OK:
                                     stop[2] = s
                                     return pos, st
@@ -918,43 +923,46 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
 
 
 @njit(cache=True, inline="always")
-def _read_word_fast(W, pos, limit, ln, typ, g, opts, flags):
-    """One mapped word of ``ln`` bits, returned bit-reversed (bit t = t-th coefficient)."""
+def _read_word_fast(W, pos, limit, ln, typ, ost):
+    """One mapped word of ``ln`` bits, returned bit-reversed (bit t = t-th coefficient).
+
+    ``ost`` packs the gaggle's code-option state: bit k set once the option of (k+2)-bit words
+    was read, the option itself in bits 4 + 4k. Returns (pos, word, status, ost)."""
     if ln == 1:
         if pos >= limit:
-            return pos, 0, TRUNCATED
-        return pos + 1, pk(W, pos, 1), OK
-    if flags[g, ln - 2] == 0:
+            return pos, 0, TRUNCATED, ost
+        return pos + 1, pk(W, pos, 1), OK, ost
+    k = ln - 2
+    if ((ost >> k) & 1) == 0:
         nb = ID_BITS[ln]
         if pos + nb > limit:
-            return pos, 0, TRUNCATED
+            return pos, 0, TRUNCATED, ost
         o = pk(W, pos, nb)
         pos += nb
         if ln == 3 and o == 2:
-            return pos, 0, CORRUPT
-        opts[g, ln - 2] = o
-        flags[g, ln - 2] = 1
-    o = opts[g, ln - 2]
+            return pos, 0, CORRUPT, ost
+        ost |= (1 << k) | (o << (4 + 4 * k))
+    o = (ost >> (4 + 4 * k)) & 3
     e = DEC[ln, o, pk(W, pos, 8)]
     cl = e >> 8
     if pos + cl > limit:
-        return pos, 0, TRUNCATED
-    return pos + cl, UNMAPR[typ, ln, e & 0xFF], OK
+        return pos, 0, TRUNCATED, ost
+    return pos + cl, UNMAPR[typ, ln, e & 0xFF], OK, ost
 
 
 @njit(cache=True, inline="always")
-def _word_group(W, pos, limit, s, r0, nonsig, typ, g, opts, flags, b, mag, sig, sp, newsig):
+def _word_group(W, pos, limit, s, r0, nonsig, typ, ost, b, mag, sig, sp, newsig):
     """Decode the types word of the not-yet-significant members ``nonsig`` (mask in r-space,
-    group starting at r0) and the sign bits that follow it."""
+    group starting at r0) and the sign bits that follow it. Returns (pos, status, ost)."""
     ln = popcount(nonsig)
-    pos, w, st = _read_word_fast(W, pos, limit, ln, typ, g, opts, flags)
+    pos, w, st, ost = _read_word_fast(W, pos, limit, ln, typ, ost)
     if st != OK:
-        return pos, st
+        return pos, st, ost
     if w == 0:
-        return pos, OK
+        return pos, OK, ost
     nsg = popcount(w)
     if pos + nsg > limit:
-        return pos, TRUNCATED
+        return pos, TRUNCATED, ost
     signs = pk(W, pos, nsg)
     pos += nsg
     m = nonsig
@@ -971,7 +979,7 @@ def _word_group(W, pos, limit, s, r0, nonsig, typ, g, opts, flags, b, mag, sig, 
             sp[s, r] = b
             mag[s, r] = -(np.int64(1) << b) if (signs >> k) & 1 else (np.int64(1) << b)
         t += 1
-    return pos, OK
+    return pos, OK, ost
 
 
 @njit(cache=True, nogil=True)
