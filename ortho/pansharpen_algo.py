@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ortho import pansharpen_kernels as PK
 from ortho import resample_kernels as K
 
 METHODS = ("brovey", "gsa", "mtf-glp-hpm")
@@ -68,13 +69,48 @@ def decimate(img: np.ndarray, ratio: int) -> np.ndarray:
     return s / 4.0
 
 
+def _keys(f: float) -> np.ndarray:
+    """Keys (a = −0.5) weights of the 4 taps floor−1 .. floor+2 for fractional offset ``f``."""
+    f2, f3 = f * f, f * f * f
+    return np.array([-0.5 * f3 + f2 - 0.5 * f, 1.5 * f3 - 2.5 * f2 + 1.0,
+                     -1.5 * f3 + 2.0 * f2 + 0.5 * f, 0.5 * f3 - 0.5 * f2])
+
+
+def _upsample_axis(a: np.ndarray, ratio: int, n_out: int) -> np.ndarray:
+    """Keys-cubic interpolation of the last axis of ``a`` onto ``n_out`` samples at the MS →
+    PAN geometry (output p ↔ input (p − (ratio − 1)/2)/ratio). Output p = ratio·q + φ has the
+    same weights for every q, so each phase φ is 4 shifted slices: no coordinate arrays.
+    Borders: the input is extended by replicating its edge samples."""
+    n = a.shape[-1]
+    Q = -(-n_out // ratio)
+    P = 3
+    pad = [(0, 0)] * (a.ndim - 1) + [(P, P + max(0, Q - n))]
+    ap = np.pad(a, pad, mode="edge")
+    out = np.empty(a.shape[:-1] + (Q * ratio,), dtype=np.float64)
+    for phi in range(ratio):
+        d = (phi - (ratio - 1) / 2.0) / ratio
+        fl = math.floor(d)
+        w = _keys(d - fl)
+        o = fl - 1 + P
+        acc = w[0] * ap[..., o:o + Q]
+        for t in range(1, 4):
+            acc = acc + w[t] * ap[..., o + t:o + t + Q]
+        out[..., phi::ratio] = acc
+    return out[..., :n_out]
+
+
 def upsample(img: np.ndarray, ratio: int, shape: tuple[int, int], method: str = "cubic") -> np.ndarray:
     """Interpolate an MS-grid image (..., h, w) onto the PAN grid ``shape`` (inverse of
-    :func:`decimate`'s geometry), Keys cubic by default; borders renormalised."""
+    :func:`decimate`'s geometry: MS pixel i centred on PAN ``ratio·i + (ratio − 1)/2``).
+
+    ``cubic`` (Keys, a = −0.5, the ortho kernel) runs separably by polyphase slices (edges
+    replicated); other methods go through :func:`ortho.resample_kernels.resample`."""
     a = np.asarray(img, np.float64)
+    H, W = shape
+    if method == "cubic":
+        return _upsample_axis(np.swapaxes(_upsample_axis(a, ratio, W), -1, -2), ratio, H).swapaxes(-1, -2)
     lead = a.shape[:-2]
     a3 = a.reshape((-1,) + a.shape[-2:])
-    H, W = shape
     off = (ratio - 1) / 2.0
     rr, cc = np.meshgrid((np.arange(H) - off) / ratio, (np.arange(W) - off) / ratio, indexing="ij")
     # clamp to the MS footprint so border PAN pixels extrapolate by the nearest MS sample
@@ -226,12 +262,8 @@ def apply(p: FusionParams, pan: np.ndarray, ms_up: np.ndarray, margin: int = 0) 
             chains[sigma] = upsample(low, r, (H, W))[sl]
         a = p.ms_std[k] / p.pan_lp_std[k]
         b = p.ms_mean[k] - a * p.pan_mean
-        pk = a * P + b
-        pl = a * chains[sigma] + b
-        M = ms_up[k][sl]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f = M * pk / pl
-        out[k] = np.where(np.isfinite(f) & (pl > 0), f, M)
+        PK.hpm_combine(np.ascontiguousarray(ms_up[k][sl]), np.ascontiguousarray(P),
+                       np.ascontiguousarray(chains[sigma]), float(a), float(b), out[k])
     return out
 
 

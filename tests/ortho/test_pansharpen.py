@@ -170,3 +170,18 @@ def test_tiled_file_fusion_equals_whole_image(tmp_path):
     bad = _write(tmp_path / "ms_bad.tif", ms, Affine(2.0, 0, 600001.0, 0, -2.0, 5000000.0), "EPSG:32631")
     with pytest.raises(ProductError, match="nest"):
         pansharpen_files(p, bad, tmp_path / "x.tif")
+
+
+@pytest.mark.parametrize("fn", ["jit", "py"])
+def test_hpm_combine_kernel(fn):
+    from ortho import pansharpen_kernels as PK
+    k = PK.hpm_combine if fn == "jit" else PK.hpm_combine.py_func
+    rng = np.random.default_rng(5)
+    ms, pan, low = (rng.uniform(100, 200, (6, 7)) for _ in range(3))
+    low[0, 0] = -1e6                 # non-positive low-pass: falls back to the MS value
+    low[1, 1] = np.nan
+    out = np.empty((6, 7))
+    k(ms, pan, low, 0.5, 3.0, out)
+    exp = ms * (0.5 * pan + 3.0) / (0.5 * low + 3.0)
+    exp[0, 0], exp[1, 1] = ms[0, 0], ms[1, 1]
+    np.testing.assert_allclose(out, exp, rtol=1e-12)
