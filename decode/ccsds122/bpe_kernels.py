@@ -417,10 +417,11 @@ def encode_body(blk, wts, is_int, bddc, bdac, buf, pos):
     """
     S = blk.shape[0]
     ngag = (S + GAGGLE - 1) // GAGGLE
+    # state sized for memory (S may be 2**20): magnitudes int32, flags/words int8
     return _encode_core(blk, wts, is_int, bddc, bdac, buf, pos,
-                        np.zeros((6, S), np.int64), np.zeros((S, 64), np.int64),
-                        np.zeros((S, 64), np.int64), np.zeros((S, 64), np.uint8),
-                        np.zeros((S, 3), np.int64), np.zeros((4, S, MAXW), np.int64),
+                        np.zeros((6, S), np.int64), np.zeros((S, 64), np.int32),
+                        np.zeros((S, 64), np.uint8), np.zeros((S, 64), np.uint8),
+                        np.zeros((S, 3), np.int64), np.zeros((4, S, MAXW), np.int8),
                         np.zeros((6, S), np.int64), np.zeros((ngag, 3), np.int64),
                         np.zeros((ngag, 3), np.int64))
 

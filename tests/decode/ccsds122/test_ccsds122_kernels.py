@@ -125,8 +125,8 @@ def test_segment_kernels_python_and_jit(jit):
     buf = np.zeros(16 * 64 * 5, np.uint8)
     S = 16
     pos = enc(blocks, wts, True, dcd, acd, buf, 0, np.zeros((6, S), np.int64),
-              np.zeros((S, 64), np.int64), np.zeros((S, 64), np.int64), np.zeros((S, 64), np.uint8),
-              np.zeros((S, 3), np.int64), np.zeros((4, S, B.MAXW), np.int64),
+              np.zeros((S, 64), np.int32), np.zeros((S, 64), np.uint8), np.zeros((S, 64), np.uint8),
+              np.zeros((S, 3), np.int64), np.zeros((4, S, B.MAXW), np.int8),
               np.zeros((6, S), np.int64), np.zeros((1, 3), np.int64), np.zeros((1, 3), np.int64))
     ref = np.zeros_like(buf)
     assert pos == B.encode_body(blocks, wts, True, dcd, acd, ref, 0)
