@@ -1,7 +1,8 @@
 """Digital elevation model for level1 geometry (I/O edge): heights above the WGS84 ellipsoid.
 
-Voids (nodata) are filled with the nearest valid height (count in ``Dem.voids``), so every
-line of sight meets the surface. SRTM-style DEMs give heights above the EGM96 geoid; with a geoid grid (e.g. ``egm96_15.gtx``,
+Voids (nodata) are filled with the nearest valid height (count in ``Dem.voids``) and outside
+the grid the edge heights are extended (as the simulator's terrain does; level1 reports the
+fraction of the footprint outside), so every line of sight meets the surface. SRTM-style DEMs give heights above the EGM96 geoid; with a geoid grid (e.g. ``egm96_15.gtx``,
 undulation N in metres) the ellipsoidal height is ``h = H + N`` (ignoring it shifts the ground
 by ≈ 50 m here, i.e. metres in the image). Any GDAL-readable
 north-up raster in geographic WGS84 degrees is accepted.
@@ -84,8 +85,19 @@ class Dem:
             h = h + n_und
         return cls(h, gt, source=str(path), voids=voids)
 
+    def inside(self, lon_deg, lat_deg) -> np.ndarray:
+        """True where points lie within the DEM grid (elsewhere :meth:`height` extends the
+        edge heights)."""
+        lon = np.asarray(lon_deg, np.float64)
+        lat = np.asarray(lat_deg, np.float64)
+        ny, nx = self.heights.shape
+        fx = (lon - self.gt[0]) / self.gt[1] - 0.5
+        fy = (lat - self.gt[3]) / self.gt[5] - 0.5
+        return (fx >= 0) & (fy >= 0) & (fx <= nx - 1) & (fy <= ny - 1)
+
     def height(self, lon_deg, lat_deg) -> np.ndarray:
-        """Bilinear ellipsoidal height (m) at WGS84 degrees; NaN outside or in voids."""
+        """Bilinear ellipsoidal height (m) at WGS84 degrees; outside the grid the edge heights
+        are extended (see :meth:`inside`)."""
         lon, lat = np.broadcast_arrays(np.asarray(lon_deg, np.float64), np.asarray(lat_deg, np.float64))
         out = _heights(self.heights, self.gt, np.ascontiguousarray(lon).ravel(),
                        np.ascontiguousarray(lat).ravel())

@@ -309,8 +309,9 @@ def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt:
     for m in (1, ins.modules):
         mo = pan_models[m]
         nl = l0.band(dtk, m, "PAN").lines
-        lo, la, _ = mo.direct(np.array([0.0, nl - 1.0]), np.array([0.0, mo.detectors.n - 1.0]), opt.default_height_m)
-        corners += list(zip(lo, la))
+        lo, la, _ = mo.direct_grid(np.array([0.0, 0.5 * (nl - 1), nl - 1.0]),
+                                   np.array([0.0, mo.detectors.n - 1.0]), opt.default_height_m)
+        corners += list(zip(lo.ravel(), la.ravel()))
     lons, lats = np.array(corners).T
     pad = 0.05
     bounds = (lons.min() - pad, lats.min() - pad, lons.max() + pad, lats.max() + pad)
@@ -335,6 +336,11 @@ def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt:
     ground = {}
     lon_p, lat_p, h_p = ground_nodes(ps.pan, ps.rows, ps.cols, step_pan)
     ground["PAN"] = (lon_p, lat_p, h_p)
+    if opt.dem:
+        outside = 1.0 - float(dem.inside(lon_p, lat_p).mean())
+        if outside > 0:
+            warnings.append(f"datatake {dtk}: {100 * outside:.1f} % of the footprint lies outside the DEM "
+                            f"({dem_name}): edge heights extended there")
     ms_rows, ms_cols = ps.ms_shape()
     if any(b != "PAN" for b in bands):
         ground["MS"] = ground_nodes(ps.ms, ms_rows, ms_cols, step_ms)

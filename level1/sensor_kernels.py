@@ -123,19 +123,31 @@ def intersect_height(pos: np.ndarray, los: np.ndarray, h: np.ndarray,
 
 @njit(cache=True)
 def dem_bilinear(dem: np.ndarray, gt: np.ndarray, lon_deg: float, lat_deg: float) -> float:
-    """Bilinear height of a north-up DEM (heights above the ellipsoid, NaN voids) with GDAL
-    geotransform ``gt`` (pixel-corner convention, degrees) at a point; NaN outside."""
+    """Bilinear height of a north-up DEM (heights above the ellipsoid) with GDAL geotransform
+    ``gt`` (pixel-corner convention, degrees) at a point. Outside the grid the edge heights
+    are extended (clamped), as the simulator's terrain does; callers report the fraction of
+    points outside with :func:`dem_inside`. NaN only for NaN heights or coordinates."""
     fx = (lon_deg - gt[0]) / gt[1] - 0.5
     fy = (lat_deg - gt[3]) / gt[5] - 0.5
     ny, nx = dem.shape
-    if not (fx >= 0.0 and fy >= 0.0 and fx <= nx - 1 and fy <= ny - 1):
+    if not (math.isfinite(fx) and math.isfinite(fy)):
         return np.nan
+    fx = min(max(fx, 0.0), nx - 1.0)
+    fy = min(max(fy, 0.0), ny - 1.0)
     ix = min(int(fx), nx - 2)
     iy = min(int(fy), ny - 2)
     ax = fx - ix
     ay = fy - iy
     return ((1 - ay) * ((1 - ax) * dem[iy, ix] + ax * dem[iy, ix + 1])
             + ay * ((1 - ax) * dem[iy + 1, ix] + ax * dem[iy + 1, ix + 1]))
+
+
+@njit(cache=True)
+def dem_inside(gt: np.ndarray, ny: int, nx: int, lon_deg: float, lat_deg: float) -> bool:
+    """True when the point lies within the DEM grid's node extent (no clamping)."""
+    fx = (lon_deg - gt[0]) / gt[1] - 0.5
+    fy = (lat_deg - gt[3]) / gt[5] - 0.5
+    return fx >= 0.0 and fy >= 0.0 and fx <= nx - 1 and fy <= ny - 1
 
 
 @njit(cache=True)
