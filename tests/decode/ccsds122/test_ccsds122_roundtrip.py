@@ -219,3 +219,26 @@ def test_icd_block_parameters():
         ccsds122.icd_params("int", 1000)
     with pytest.raises(CompressionError, match="DWT type"):
         ccsds122.parse_icd_params(b"\x02\x00\x00")
+
+
+def test_one_bit_dc_and_one_plane_ac_paths():
+    """Near-empty images reach the rare branches: DC coded on N = 1 bit (§4.3.2, no split code)
+    and BitDepthAC = 1 (one bit per block instead of the AC depth code)."""
+    from decode.ccsds122 import bpe_kernels as B
+    rng = np.random.default_rng(4)
+    seen = set()
+    for _ in range(300):
+        signed = bool(rng.integers(0, 2))
+        img = np.zeros((24, 24), np.int64)
+        for _ in range(int(rng.integers(0, 4))):
+            img[rng.integers(0, 24), rng.integers(0, 24)] = rng.choice([-1, 1]) if signed else 1
+        if rng.random() < 0.3:
+            img -= 1 if signed else 0
+        img = img.astype(np.int16 if signed else np.uint16)
+        blocks = ccsds122.forward(img, "int")
+        dcd, acd = B.segment_depths(blocks, 0, 9)
+        seen.add((acd == 1, max(dcd - B.dc_q(dcd, acd, True, 3), 1) == 1))
+        out = ccsds122.decode(ccsds122.encode(img, segment=16, bits=2 if signed else 1,
+                                              signed=signed))
+        np.testing.assert_array_equal(out, img)
+    assert (True, True) in seen and (False, True) in seen
