@@ -75,16 +75,25 @@ def parse_icd_params(params: bytes) -> tuple[str, int]:
 
 # ------------------------------------------------------------------------------ encoder
 def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt: str = "int",
-           seg_byte_limit: int | None = None, bpp: float | None = None) -> bytes:
+           seg_byte_limit: int | None = None, bpp: float | None = None,
+           weights=None) -> bytes:
     """Compress ``image`` (2-D integer array, rows × columns) into a CCSDS 122.0-B-2 stream.
 
     ``dwt='int'``: integer 9/7 (lossless unless byte-limited), ``'float'``: float 9/7.
     ``seg_byte_limit`` (bytes per segment, headers included) or ``bpp`` (bits per pixel after
     padding to multiples of 8) make byte-limited segments; the last, shorter segment gets
     floor(bpp·S_last·8) bytes (with ``seg_byte_limit``: floor(limit·S_last/S)).
+    ``weights``: custom integer-DWT subband weights as 10 shifts 0..3 in the order LL3, HL3,
+    LH3, HH3, HL2, LH2, HH2, HL1, LH1, HH1 (§3.9; sent in Part 4 with CustomWtFlag); default:
+    the standard's weights, not transmitted (as the reference encoder does).
     Raises :class:`~srd.errors.CompressionError` (a ``ValueError``) naming the bad argument.
     """
     img = _check_image(image, bits, signed)
+    if weights is not None:
+        weights = np.asarray(weights, np.int64)
+        if dwt != "int" or weights.shape != (10,) or weights.min() < 0 or weights.max() > 3:
+            raise CompressionError("weights: 10 shifts 0..3 (LL3 … HH1), integer DWT only",
+                                   field="weights")
     if dwt not in ("int", "float"):
         raise CompressionError(f"dwt must be 'int' or 'float', not {dwt!r}", field="dwt")
     if not (16 <= int(segment) <= MAX_S):
@@ -105,7 +114,7 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
         raise CompressionError(f"segment byte limit {limit} does not fit 27 bits",
                                field="seg_byte_limit")
     rows, cols = img.shape
-    blocks = forward(img, dwt)
+    blocks = forward(img, dwt, weights)
     nblocks = blocks.shape[0]
     sizes = [S] * (nblocks // S) + ([nblocks % S] if nblocks % S else [])
     nseg = len(sizes)
@@ -133,6 +142,9 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
         if f["Part4Flag"]:
             f.update(DWTtype=_h.DWT_INTEGER if dwt == "int" else _h.DWT_FLOAT,
                      SignedPixels=int(signed), PixelBitDepth=bits % 16, ImageWidth=cols)
+            if weights is not None:
+                f["CustomWtFlag"] = 1
+                f.update({n: int(w) for n, w in zip(_h.WEIGHT_FIELDS, weights)})
         hdrs.append(_h.pack(f))
     seg_limits = np.zeros(nseg, np.int64)
     lim = limit
@@ -147,7 +159,7 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
             raise CompressionError(f"segment {g}: byte limit {seg_limits[g]} leaves no room after "
                                    f"its {hlen[g]}-byte header (S={sizes[g]} blocks)",
                                    field="seg_byte_limit", segment=g)
-    wts = _weights(dwt == "int")
+    wts = _weights(dwt == "int") if weights is None else weights
     out, nbytes = encode_all(blocks, starts, np.array(sizes, np.int64), hlen, dcd, acd, wts,
                              dwt == "int", seg_limits)
     parts = []
@@ -187,7 +199,7 @@ def _weights(is_int: bool, fields: dict | None = None) -> np.ndarray:
     return _h.DEFAULT_SHIFTS.astype(np.int64)
 
 
-def forward(img: np.ndarray, dwt: str) -> np.ndarray:
+def forward(img: np.ndarray, dwt: str, weights=None) -> np.ndarray:
     """Pad (replicate last row/column to multiples of 8), 3-level DWT, weight, regroup:
     the block string (blocks, 64) int32 the bit-plane encoder codes (§3, §4.1)."""
     from .dwt_kernels import fwd_float_2d, fwd_int_2d, regroup, round_half_away, scale_int
@@ -196,7 +208,8 @@ def forward(img: np.ndarray, dwt: str) -> np.ndarray:
     if dwt == "int":
         c = np.ascontiguousarray(padded, dtype=np.int32)
         fwd_int_2d(c, 3)
-        scale_int(c, _h.DEFAULT_SHIFTS, False)
+        scale_int(c, _h.DEFAULT_SHIFTS if weights is None else np.asarray(weights, np.int32),
+                  False)
     else:
         f = np.ascontiguousarray(padded, dtype=np.float64)
         fwd_float_2d(f, 3)

@@ -242,3 +242,17 @@ def test_one_bit_dc_and_one_plane_ac_paths():
                                               signed=signed))
         np.testing.assert_array_equal(out, img)
     assert (True, True) in seen and (False, True) in seen
+
+
+@pytest.mark.parametrize("weights", [[0] * 10, [3, 3, 3, 3, 2, 2, 2, 1, 1, 0], [1, 2, 0, 3, 1, 0, 2, 3, 0, 1]])
+def test_custom_weights_round_trip(weights):
+    rng = np.random.default_rng(6)
+    y, x = np.mgrid[:40, :56]
+    img = (2000 + 500 * np.sin(x / 6) + rng.normal(0, 30, x.shape)).astype(np.uint16)
+    data = ccsds122.encode(img, segment=16, bits=12, weights=weights)
+    assert ccsds122.info(data).custom_weights
+    np.testing.assert_array_equal(ccsds122.decode(data), img)
+    lossy = ccsds122.decode(ccsds122.encode(img, segment=16, bits=12, weights=weights, bpp=3))
+    assert np.abs(lossy.astype(int) - img).mean() < 40
+    with pytest.raises(CompressionError, match="weights"):
+        ccsds122.encode(img, weights=[4] * 10)
