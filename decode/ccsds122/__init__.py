@@ -76,7 +76,7 @@ def parse_icd_params(params: bytes) -> tuple[str, int]:
 # ------------------------------------------------------------------------------ encoder
 def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt: str = "int",
            seg_byte_limit: int | None = None, bpp: float | None = None,
-           weights=None) -> bytes:
+           weights=None, use_fill: bool = False) -> bytes:
     """Compress ``image`` (2-D integer array, rows × columns) into a CCSDS 122.0-B-2 stream.
 
     ``dwt='int'``: integer 9/7 (lossless unless byte-limited), ``'float'``: float 9/7.
@@ -86,6 +86,8 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
     ``weights``: custom integer-DWT subband weights as 10 shifts 0..3 in the order LL3, HL3,
     LH3, HH3, HL2, LH2, HH2, HL1, LH1, HH1 (§3.9; sent in Part 4 with CustomWtFlag); default:
     the standard's weights, not transmitted (as the reference encoder does).
+    ``use_fill``: byte-limited segments that end early are filled with zeros up to the limit
+    (Part 2 UseFill, constant-rate output).
     Raises :class:`~srd.errors.CompressionError` (a ``ValueError``) naming the bad argument.
     """
     img = _check_image(image, bits, signed)
@@ -136,7 +138,7 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
                              else limit * sizes[g] // S)
             else:
                 seg_limit = limit
-            f.update(SegByteLimit=seg_limit, StageStop=3)
+            f.update(SegByteLimit=seg_limit, StageStop=3, UseFill=int(bool(use_fill and limit)))
         if f["Part3Flag"]:
             f.update(S=sizes[g], OptDCSelect=1, OptACSelect=1)
         if f["Part4Flag"]:
@@ -161,7 +163,7 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
                                    field="seg_byte_limit", segment=g)
     wts = _weights(dwt == "int") if weights is None else weights
     out, nbytes = encode_all(blocks, starts, np.array(sizes, np.int64), hlen, dcd, acd, wts,
-                             dwt == "int", seg_limits)
+                             dwt == "int", seg_limits, bool(use_fill and limit))
     parts = []
     for g in range(nseg):
         row = out[g]

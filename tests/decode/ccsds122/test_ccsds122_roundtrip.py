@@ -256,3 +256,15 @@ def test_custom_weights_round_trip(weights):
     assert np.abs(lossy.astype(int) - img).mean() < 40
     with pytest.raises(CompressionError, match="weights"):
         ccsds122.encode(img, weights=[4] * 10)
+
+
+def test_use_fill_constant_rate():
+    """UseFill: every segment exactly SegByteLimit bytes, even when it codes losslessly sooner."""
+    rng = np.random.default_rng(8)
+    img = np.full((40, 48), 1000, np.uint16)
+    img[5:9, 7:30] += rng.integers(0, 50, (4, 23)).astype(np.uint16)
+    data = ccsds122.encode(img, segment=16, bits=12, bpp=8, use_fill=True)
+    inf = ccsds122.info(data)
+    assert [s["length"] for s in inf.segment_list] == [1024, 896]      # 16 and 14 blocks
+    assert all(s["status"] == "ok" for s in inf.segment_list)
+    np.testing.assert_array_equal(ccsds122.decode(data), img)          # fits: lossless
