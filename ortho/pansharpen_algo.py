@@ -103,12 +103,25 @@ def upsample(img: np.ndarray, ratio: int, shape: tuple[int, int], method: str = 
     """Interpolate an MS-grid image (..., h, w) onto the PAN grid ``shape`` (inverse of
     :func:`decimate`'s geometry: MS pixel i centred on PAN ``ratio·i + (ratio − 1)/2``).
 
-    ``cubic`` (Keys, a = −0.5, the ortho kernel) runs separably by polyphase slices (edges
-    replicated); other methods go through :func:`ortho.resample_kernels.resample`."""
+    ``cubic`` (Keys, a = −0.5, the ortho kernel) runs separably, polyphase
+    (:func:`ortho.pansharpen_kernels.upsample_polyphase`, edges replicated; :func:`_upsample_axis`
+    is the numpy statement of the same); other methods go through
+    :func:`ortho.resample_kernels.resample`."""
     a = np.asarray(img, np.float64)
     H, W = shape
     if method == "cubic":
-        return _upsample_axis(np.swapaxes(_upsample_axis(a, ratio, W), -1, -2), ratio, H).swapaxes(-1, -2)
+        lead = a.shape[:-2]
+        a3 = np.ascontiguousarray(a.reshape((-1,) + a.shape[-2:]))
+        wts = np.empty((ratio, 4))
+        offs = np.empty(ratio, np.int64)
+        for phi in range(ratio):
+            d = (phi - (ratio - 1) / 2.0) / ratio
+            fl = math.floor(d)
+            wts[phi] = _keys(d - fl)
+            offs[phi] = fl - 1
+        out = np.empty((a3.shape[0], H, W))
+        PK.upsample_polyphase(a3, wts, offs, ratio, H, W, out)
+        return out.reshape(lead + (H, W))
     lead = a.shape[:-2]
     a3 = a.reshape((-1,) + a.shape[-2:])
     off = (ratio - 1) / 2.0

@@ -185,3 +185,14 @@ def test_hpm_combine_kernel(fn):
     exp = ms * (0.5 * pan + 3.0) / (0.5 * low + 3.0)
     exp[0, 0], exp[1, 1] = ms[0, 0], ms[1, 1]
     np.testing.assert_allclose(out, exp, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", ["jit", "py"])
+def test_polyphase_kernel_equals_the_numpy_statement(fn, monkeypatch):
+    from ortho import pansharpen_kernels as PK
+    if fn == "py":
+        monkeypatch.setattr(PK, "upsample_polyphase", PK.upsample_polyphase.py_func)
+    a = np.random.default_rng(6).normal(size=(2, 9, 7))
+    got = PS.upsample(a, 4, (37, 29))
+    ref = PS._upsample_axis(np.swapaxes(PS._upsample_axis(a, 4, 29), -1, -2), 4, 37).swapaxes(-1, -2)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
