@@ -449,6 +449,14 @@ def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt:
     dt_rep = {"datatake": dtk, "mode": info.get("mode"), "target": info.get("target"),
               "instrument": ins.name, "pan_line_period_s": T_pan,
               "timing_max_residual_s": max(v[2] for v in timing.values()),
+              "lines": {f"M{m}_{b}": {"first_line": l0.band(dtk, m, b).first_line,
+                                      "lines": l0.band(dtk, m, b).lines,
+                                      "lines_missing": int(np.count_nonzero(l0.band(dtk, m, b).line_status)),
+                                      "line_period_s": timing[(m, b)][1],
+                                      "first_line_utc": _iso(timing[(m, b)][0]),
+                                      "last_line_utc": _iso(timing[(m, b)][0] + (l0.band(dtk, m, b).lines - 1)
+                                                            * timing[(m, b)][1])}
+                        for (m, b) in sorted(timing)},
               "perfect_sensor": {"rows": n_rows, "cols": ps.cols, "gsd_m": ps.gsd_m,
                                  "native_gsd_across_m": ps.native_gsd_across_m,
                                  "native_gsd_along_m": ps.native_gsd_along_m,

@@ -73,6 +73,11 @@ def test_product_layout_names_cog_and_rpc(textured):
     with rasterio.open(ms) as ds:
         assert ds.count == 4 and ds.descriptions == ("B0", "B1", "B2", "B3")
         assert (ds.height, ds.width) == (s["pan"]["rows"] // 4, s["pan"]["cols"] // 4)
+    # every Level 0 band's lines are dated (GPS → UTC) and counted in the report
+    ln = rep.datatakes[0]["lines"]
+    assert ln["M1_PAN"]["lines"] == BLOCKS * 32 and ln["M1_B0"]["lines"] == BLOCKS * 8
+    assert ln["M2_PAN"]["lines_missing"] == 32 and ln["M2_PAN"]["first_line_utc"].startswith("2026-06-15T10:14:59")
+    assert ln["M1_B2"]["line_period_s"] == pytest.approx(4 * 0.000325)
     # the PAN product has the 1.5 m perfect-sensor sampling (native 2.2 m)
     dt = rep.datatakes[0]["perfect_sensor"]
     assert dt["gsd_m"] == 1.5 and 2.0 < dt["native_gsd_across_m"] < 2.5
