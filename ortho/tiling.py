@@ -128,46 +128,52 @@ def _split(n: int, t: int) -> tuple[int, ...]:
 
 def stream_to(arr, write, *, workers: int | None = None, client=None) -> None:
     """Compute every block of the Dask array ``arr`` (band, y, x) and call
-    ``write(y0, x0, block)`` for each as it completes (calls are serialised by a lock).
+    ``write(y0, x0, block)`` for each as it completes (calls are serialised).
 
     Threaded scheduler (``dask.array.store``, ``workers`` threads): each block is written and
-    released as soon as it is computed, so memory stays at a few blocks per worker. ``client`` (``dask.distributed.Client``): blocks are
-    submitted in windows of 2 × the cluster's threads and written as they arrive.
+    released as soon as it is computed, so memory stays at a few blocks per worker.
+    ``client`` (``dask.distributed.Client``): blocks are submitted in windows of 2 × the
+    cluster's threads and written here as they arrive (sources are read on the workers).
     """
     import dask.array
-    blocks = arr.to_delayed().ravel()
-    yoff = np.cumsum((0,) + arr.chunks[1])[:-1]
-    xoff = np.cumsum((0,) + arr.chunks[2])[:-1]
-    nbx = len(arr.chunks[2])
-    pos = [(int(yoff[i // nbx]), int(xoff[i % nbx])) for i in range(len(blocks))]
     if client is not None:
-        from distributed import as_completed
-        nthreads = max(1, sum(client.nthreads().values()))
-        window = 2 * nthreads
-        it = iter(range(len(blocks)))
-        futs = {}
-        for i in it:
-            futs[client.compute(blocks[i])] = i
-            if len(futs) >= window:
-                break
-        ac = as_completed(list(futs))
-        for f in ac:
-            i = futs.pop(f)
-            write(*pos[i], f.result())
-            f.release()
-            nxt = next(it, None)
-            if nxt is not None:
-                nf = client.compute(blocks[nxt])
-                futs[nf] = nxt
-                ac.add(nf)
+        _stream_distributed(arr, write, client)
         return
     import threading as _th
+
+    import dask.threaded
 
     class _Target:                       # da.store calls __setitem__ per block, under ``lock``
         def __setitem__(self, key, value):
             write(key[1].start or 0, key[2].start or 0, value)
 
-    import dask.threaded
     # the scheduler function itself: a name ("threads") makes dask probe for (import)
     # distributed on every call, ~1 CPU-second
-    dask.array.store(arr, _Target(), lock=_th.Lock(), scheduler=dask.threaded.get, num_workers=workers or 1)
+    dask.array.store(arr, _Target(), lock=_th.Lock(), scheduler=dask.threaded.get,
+                     num_workers=workers or 1)
+
+
+def _stream_distributed(arr, write, client) -> None:
+    from distributed import as_completed
+    blocks = arr.to_delayed().ravel()
+    yoff = np.cumsum((0,) + arr.chunks[1])[:-1]
+    xoff = np.cumsum((0,) + arr.chunks[2])[:-1]
+    nbx = len(arr.chunks[2])
+    pos = [(int(yoff[i // nbx]), int(xoff[i % nbx])) for i in range(len(blocks))]
+    window = 2 * max(1, sum(client.nthreads().values()))
+    it = iter(range(len(blocks)))
+    futs = {}
+    for i in it:
+        futs[client.compute(blocks[i])] = i
+        if len(futs) >= window:
+            break
+    ac = as_completed(list(futs))
+    for f in ac:
+        i = futs.pop(f)
+        write(*pos[i], f.result())
+        f.release()
+        nxt = next(it, None)
+        if nxt is not None:
+            nf = client.compute(blocks[nxt])
+            futs[nf] = nxt
+            ac.add(nf)
