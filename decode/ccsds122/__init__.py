@@ -265,8 +265,13 @@ class DecodeReport:
                 "rows_lost": int((~self.rows_ok).sum()), "errors": list(self.errors)}
 
 
-def _parse(data: bytes, want_coefficients: bool):
+def _parse(data: bytes, want_coefficients: bool, workers: int | None = 1):
     """Walk the segments, decoding their bodies (segment ends are only known by decoding).
+
+    Byte-limited streams: segments that reach their limit are exactly SegByteLimit bytes long,
+    so with ``workers`` > 1 every segment is first decoded speculatively in parallel threads at
+    offset k·SegByteLimit; the sequential walk then takes a speculative result only where its
+    own header and offset agree (anything else is decoded again in order).
 
     A damaged segment (invalid code, data ending inside it, or a next header that is not where
     it ended) is reported and its blocks flagged; decoding then resumes at the next header
@@ -287,6 +292,7 @@ def _parse(data: bytes, want_coefficients: bool):
     end_seen = False
     S = limit = nblocks = 0
     f: dict = {}
+    spec: dict = {}
     while off < total and not end_seen:
         resync_from = expected = None
         try:
@@ -352,8 +358,15 @@ def _parse(data: bytes, want_coefficients: bool):
                 if S < 1:
                     raise CompressionError("S = 0", offset=off, field="S", segment=seg)
             end_seen = bool(f["EndImgFlag"])
-            status, used, coefs = _decode_segment(W, total, off, hl, f, S, limit, params,
-                                                  want_coefficients)
+            if seg == 0 and limit and workers != 1 and total > 2 * limit:
+                spec = _speculate(buf, W, total, f, hl, S, limit, params, want_coefficients,
+                                  workers)
+            key = (off, hl, S, limit, f["BitDepthDC"], f["BitDepthAC"])
+            if spec and key in spec:
+                status, used, coefs = spec.pop(key)
+            else:
+                status, used, coefs = _decode_segment(W, total, off, hl, f, S, limit, params,
+                                                      want_coefficients)
             if status.startswith("error"):
                 errors.append(f"segment {seg} (offset {off}): {status[7:]}")
             if want_coefficients:
@@ -412,6 +425,30 @@ def _parse(data: bytes, want_coefficients: bool):
                      custom_weights=bool(params.get("CustomWtFlag")),
                      segment_list=segs)
     return inf, coef_chunks, ok_chunks, errors
+
+
+def _speculate(buf, W, total, f0, hl0, S, limit, params, want_coefficients, workers):
+    """Decode, in parallel threads, the segments assumed at offsets k·limit (k ≥ 1) plus the
+    first: {(offset, header bytes, S, limit, BitDepthDC, BitDepthAC): result}."""
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [(0, f0, hl0, S, limit)]
+    for k in range(1, -(-total // limit)):
+        off = k * limit
+        try:
+            f, hl = _h.unpack(buf, off)
+        except EOFError:
+            break
+        if f["StartImgFlag"] or f["SegmentCount"] != k % 256 or f["Part4Flag"]:
+            break
+        jobs.append((off, f, hl, f["S"] if f["Part3Flag"] else S,
+                     f["SegByteLimit"] if f["Part2Flag"] else limit))
+
+    def run(job):
+        off, f, hl, s_, lim = job
+        return ((off, hl, s_, lim, f["BitDepthDC"], f["BitDepthAC"]),
+                _decode_segment(W, total, off, hl, f, s_, lim, params, want_coefficients))
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as ex:
+        return dict(ex.map(run, jobs))
 
 
 def _decode_segment(W, total, off, hl, f, S, limit, params, want_coefficients):
@@ -521,7 +558,8 @@ def info(data: bytes) -> StreamInfo:
     return inf
 
 
-def decode_report(data: bytes, rows: int | None = None) -> tuple[np.ndarray, DecodeReport]:
+def decode_report(data: bytes, rows: int | None = None,
+                  workers: int | None = None) -> tuple[np.ndarray, DecodeReport]:
     """Decode what can be decoded: (image, report). Blocks of segments that could not be
     decoded are zero and flagged (``report.block_rows_ok``, ``report.rows_ok``); never raises
     for a damaged body after a valid first header.
@@ -529,8 +567,10 @@ def decode_report(data: bytes, rows: int | None = None) -> tuple[np.ndarray, Dec
     ``rows``: the image height when known from elsewhere (e.g. the ICD block header) — the
     stream itself only tells it through its last segment, so a stream cut short otherwise
     yields a shorter image; with ``rows`` the missing rows are zero and flagged.
+    ``workers``: threads for byte-limited streams (segments at known offsets decode in
+    parallel); default all CPUs, 1 = sequential.
     """
-    inf, chunks, oks, errors = _parse(bytes(data), True)
+    inf, chunks, oks, errors = _parse(bytes(data), True, workers)
     if rows is not None:
         if inf.pad_rows or not errors:      # the stream states its height: it must agree
             if inf.height != rows:
@@ -573,14 +613,15 @@ def _first_fields(data: bytes) -> dict:
     return _h.unpack(np.frombuffer(data, np.uint8), 0)[0]
 
 
-def decode(data: bytes, rows: int | None = None) -> np.ndarray:
+def decode(data: bytes, rows: int | None = None, workers: int | None = None) -> np.ndarray:
     """Decompress a CCSDS 122.0-B-2 stream to a 2-D array (uint16, or int16 when signed).
 
     Lossless streams decode exactly; byte-limited streams are reconstructed at the middle of
-    each coefficient's remaining interval. ``rows``: expected height (checked). Raises :class:`~srd.errors.CompressionError` naming
+    each coefficient's remaining interval. ``rows``: expected height (checked); ``workers``:
+    threads for byte-limited streams (see :func:`decode_report`). Raises :class:`~srd.errors.CompressionError` naming
     the segment and byte offset when a segment cannot be decoded.
     """
-    img, rep = decode_report(data, rows)
+    img, rep = decode_report(data, rows, workers)
     if rep.errors:
         first = rep.info.segment_list[-1]
         raise CompressionError("; ".join(rep.errors), offset=first["offset"],
@@ -596,7 +637,8 @@ def decode_many(streams, workers: int | None = None, reports: bool = False) -> l
     """
     from concurrent.futures import ThreadPoolExecutor
     streams = list(streams)
-    fn = decode_report if reports else decode
+    def fn(s):          # parallel over images, each image sequential (no nested pools)
+        return decode_report(s, workers=1) if reports else decode(s, workers=1)
     if len(streams) <= 1 or workers == 1:
         return [fn(s) for s in streams]
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as ex:
