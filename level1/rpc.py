@@ -17,7 +17,7 @@ first pixel = 0) are ``col + 0.5, row + 0.5``. DIMAP V2 files count from 1 (the 
 pixel's centre is (1, 1)); :func:`read_dimap` converts.
 
 Readers: GDAL RPC metadata (dict / rasterio ``tags(ns="RPC")`` / ``dataset.rpcs``),
-``*_RPC.TXT``, DIMAP V2 RPC XML (``Global_RFM``), OTB/OSSIM ``.geom`` keyword lists. Writers:
+``*_RPC.TXT``, ``.RPB``, DIMAP V2 RPC XML (``Global_RFM``), OTB/OSSIM ``.geom`` keyword lists. Writers:
 GDAL metadata dict, rasterio :class:`rasterio.rpc.RPC`, ``_RPC.TXT``. Fitting:
 :func:`fit_rpc` by weighted, Tikhonov-regularised linear least squares on a 3-D grid
 (Tao & Hu 2001, "A comprehensive study of the rational function model for photogrammetric
@@ -355,6 +355,30 @@ def read_geom(path: str | Path) -> RPC:
     return from_gdal(md, source=str(path))
 
 
+_RPB_KEYS = {"lineOffset": "LINE_OFF", "sampOffset": "SAMP_OFF", "latOffset": "LAT_OFF",
+             "longOffset": "LONG_OFF", "heightOffset": "HEIGHT_OFF", "lineScale": "LINE_SCALE",
+             "sampScale": "SAMP_SCALE", "latScale": "LAT_SCALE", "longScale": "LONG_SCALE",
+             "heightScale": "HEIGHT_SCALE", "errBias": "ERR_BIAS", "errRand": "ERR_RAND",
+             "lineNumCoef": "LINE_NUM_COEFF", "lineDenCoef": "LINE_DEN_COEFF",
+             "sampNumCoef": "SAMP_NUM_COEFF", "sampDenCoef": "SAMP_DEN_COEFF"}
+
+
+def read_rpb(path: str | Path) -> RPC:
+    """DigitalGlobe/GDAL ``.RPB`` (``key = value;`` and ``key = ( c1, …, c20 );`` in an
+    ``IMAGE`` group; RPC00B, 0-based pixel centres as GDAL)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ProductError(f"cannot read RPB file ({e})", path=path) from None
+    md = {}
+    for key, val in re.findall(r"(\w+)\s*=\s*(\([^)]*\)|[^;]*);", text):
+        if key in _RPB_KEYS:
+            v = val.strip()
+            md[_RPB_KEYS[key]] = v.strip("()").replace(",", " ").split() if v.startswith("(") else v
+    return from_gdal(md, source=str(path))
+
+
 def read_dimap(path: str | Path) -> RPC:
     """DIMAP V2 RPC XML (``Rational_Function_Model/Global_RFM``): the ``Inverse_Model``
     (ground → image) becomes the RPC, the ``Direct_Model`` is kept in ``.direct``. DIMAP counts
@@ -402,7 +426,7 @@ def read_dimap(path: str | Path) -> RPC:
 
 
 def read_rpc(path: str | Path) -> RPC:
-    """Read an RPC from any supported file: DIMAP XML, ``.geom``, ``_RPC.TXT``, or a raster
+    """Read an RPC from any supported file: DIMAP XML, ``.geom``, ``_RPC.TXT``, ``.RPB``, or a raster
     carrying GDAL RPC metadata (TIFF RPC tag, ``.RPB``, ``_RPC.TXT`` side file)."""
     path = Path(path)
     name = path.name.lower()
@@ -412,6 +436,8 @@ def read_rpc(path: str | Path) -> RPC:
         return read_geom(path)
     if name.endswith("_rpc.txt") or name.endswith(".rpc.txt"):
         return read_rpc_txt(path)
+    if name.endswith(".rpb"):
+        return read_rpb(path)
     import rasterio
     from rasterio.errors import RasterioIOError
     try:

@@ -210,3 +210,21 @@ def test_geom_writer_round_trip_and_otb_reads_it(tmp_path, ventoux):
     sx = float(out.split("estimatedgroundspacingx:")[1].split()[0])
     sy = float(out.split("estimatedgroundspacingy:")[1].split()[0])
     assert sx == pytest.approx(0.505, abs=0.01) and sy == pytest.approx(0.504, abs=0.01)
+
+
+def test_rpb_written_by_gdal_is_read(tmp_path, ventoux):
+    """GDAL writes an .RPB side file (GTiff creation option RPB=YES); our reader gets the same model."""
+    crop = read_geom(ventoux / "left_image.geom").shifted(*CROP_PAN)
+    tif = tmp_path / "rpb.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=10, height=10, count=1, dtype="uint8", RPB="YES") as ds:
+        ds.rpcs = crop.to_rasterio()
+        ds.write(np.zeros((1, 10, 10), np.uint8))
+    rpb = tmp_path / "rpb.RPB"
+    assert rpb.exists()
+    back = read_rpc(rpb)
+    np.testing.assert_allclose(back.coef, crop.coef, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(back.norm, crop.norm, rtol=1e-14, atol=0)
+    bad = tmp_path / "bad.RPB"
+    bad.write_text("lineOffset = 1;\n")
+    with pytest.raises(ProductError, match="SAMP_OFF|LAT_OFF|LONG_OFF|LINE_SCALE"):
+        read_rpc(bad)
