@@ -76,7 +76,7 @@ def parse_icd_params(params: bytes) -> tuple[str, int]:
 # ------------------------------------------------------------------------------ encoder
 def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt: str = "int",
            seg_byte_limit: int | None = None, bpp: float | None = None,
-           weights=None, use_fill: bool = False) -> bytes:
+           weights=None, use_fill: bool = False, workers: int | None = None) -> bytes:
     """Compress ``image`` (2-D integer array, rows × columns) into a CCSDS 122.0-B-2 stream.
 
     ``dwt='int'``: integer 9/7 (lossless unless byte-limited), ``'float'``: float 9/7.
@@ -87,7 +87,8 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
     LH3, HH3, HL2, LH2, HH2, HL1, LH1, HH1 (§3.9; sent in Part 4 with CustomWtFlag); default:
     the standard's weights, not transmitted (as the reference encoder does).
     ``use_fill``: byte-limited segments that end early are filled with zeros up to the limit
-    (Part 2 UseFill, constant-rate output).
+    (Part 2 UseFill, constant-rate output). ``workers``: threads coding segments in parallel
+    (default all CPUs, 1 = sequential).
     Raises :class:`~srd.errors.CompressionError` (a ``ValueError``) naming the bad argument.
     """
     img = _check_image(image, bits, signed)
@@ -122,7 +123,7 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
     nseg = len(sizes)
     starts = np.cumsum([0] + sizes[:-1]).astype(np.int64)
     pad_rows = (-rows) % 8
-    from .codec_kernels import depths_all, encode_all
+    from .codec_kernels import depths_all
     dcd, acd = depths_all(blocks, starts, np.array(sizes, np.int64))
     hdrs = []
     for g in range(nseg):
@@ -162,13 +163,26 @@ def encode(image, segment: int = 256, bits: int = 12, signed: bool = False, dwt:
                                    f"its {hlen[g]}-byte header (S={sizes[g]} blocks)",
                                    field="seg_byte_limit", segment=g)
     wts = _weights(dwt == "int") if weights is None else weights
-    out, nbytes = encode_all(blocks, starts, np.array(sizes, np.int64), hlen, dcd, acd, wts,
-                             dwt == "int", seg_limits, bool(use_fill and limit))
-    parts = []
-    for g in range(nseg):
-        row = out[g]
-        row[:hlen[g]] = np.frombuffer(hdrs[g], np.uint8)
-        parts.append(row[:nbytes[g]].tobytes())
+    fill = bool(use_fill and limit)
+
+    def code(g):
+        """Segment g: header + coded body, cut at (or filled to) its byte limit."""
+        from .bpe_kernels import encode_body
+        n = int(sizes[g])
+        buf = np.zeros(max(n * 64 * 5 + 64, int(seg_limits[g])), np.uint8)
+        pos = encode_body(blocks[starts[g]:starts[g] + n], wts, dwt == "int", dcd[g], acd[g],
+                          buf, int(hlen[g]) * 8)
+        nb = (pos + 7) >> 3
+        if seg_limits[g] and (nb > seg_limits[g] or fill):
+            nb = int(seg_limits[g])
+        buf[:hlen[g]] = np.frombuffer(hdrs[g], np.uint8)
+        return buf[:nb].tobytes()
+    if nseg > 1 and workers != 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=min(nseg, workers or os.cpu_count() or 1)) as ex:
+            parts = list(ex.map(code, range(nseg)))
+    else:
+        parts = [code(g) for g in range(nseg)]
     return b"".join(parts)
 
 
