@@ -22,7 +22,7 @@ machine) and peak RSS are its own. Throughput is output Mpixel per CPU-second (=
 and per wall-second; ratios are against OTB and gdalwarp measured in the same run. Targets
 (issue 6): ≥ 3× OTB per core, memory bounded by the tile size, near-linear 1→2 threads.
 
-usage: benchmarks/bench_ortho.py [--size 4000] [--tile 1024] [--json]
+usage: benchmarks/bench_ortho.py [--size 8000] [--tile 1024] [--json]
 """
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def child(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", type=int, default=4000, help="input side (pixels)")
+    ap.add_argument("--size", type=int, default=8000, help="input side (pixels)")
     ap.add_argument("--tile", type=int, default=1024)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -203,16 +203,21 @@ def estimate(method: str, pan: np.ndarray, ms_up: np.ndarray, ratio: int, *, mtf
     pan = np.asarray(pan, np.float64)
     ms_up = np.asarray(ms_up, np.float64)
     v = np.ones(pan.shape, bool) if valid is None else valid.astype(bool)
+    full = bool(v.all())
+
+    def sel(a):          # valid samples of (..., H, W) as (..., n); no copy when all valid
+        return a.reshape(a.shape[:-2] + (-1,)) if full else a[..., v]
     vs = decimate(v.astype(np.float64), ratio) > 0.999
     A = np.hstack([decimate(ms_up, ratio)[:, vs].T, np.ones((int(vs.sum()), 1))])
     sw, *_ = np.linalg.lstsq(A, decimate(pan, ratio)[vs], rcond=None)
     syn = {"syn_w": sw[:nb], "syn_b": float(sw[nb])}
     if method == "mtf-glp-hpm":
-        lp = [gaussian(pan, mtf_sigma(g[k], ratio)) for k in range(nb)]
-        return FusionParams(method, ratio, g, pan_mean=float(pan[v].mean()), pan_std=float(pan[v].std()),
-                            ms_mean=np.array([ms_up[k][v].mean() for k in range(nb)]),
-                            ms_std=np.array([ms_up[k][v].std() for k in range(nb)]),
-                            pan_lp_std=np.array([lp[k][v].std() for k in range(nb)]), **syn)
+        sig = {k: round(mtf_sigma(g[k], ratio), 12) for k in range(nb)}
+        lps = {x: gaussian(pan, x) for x in set(sig.values())}      # once per distinct MTF
+        lp = [lps[sig[k]] for k in range(nb)]
+        return FusionParams(method, ratio, g, pan_mean=float(sel(pan).mean()), pan_std=float(sel(pan).std()),
+                            ms_mean=sel(ms_up).mean(axis=1), ms_std=sel(ms_up).std(axis=1),
+                            pan_lp_std=np.array([sel(lp[k]).std() for k in range(nb)]), **syn)
     # regression of the degraded PAN on the MS at the MS scale (Aiazzi et al. 2007, eq. 8)
     pan_lr = degrade(pan, ratio, mtf_pan)
     ms_lr = decimate(ms_up, ratio)
@@ -227,19 +232,20 @@ def estimate(method: str, pan: np.ndarray, ms_up: np.ndarray, ratio: int, *, mtf
                 w = np.full(nb, 1.0 / nb)
         else:
             w = np.asarray(weights, np.float64)
-        return FusionParams(method, ratio, g, weights=w, pan_mean=float(pan[v].mean()),
-                            ms_mean=ms_up[:, v].mean(axis=1), **syn)
+        return FusionParams(method, ratio, g, weights=w, pan_mean=float(sel(pan).mean()),
+                            ms_mean=sel(ms_up).mean(axis=1), **syn)
     A = np.hstack([X - X.mean(0), np.ones((X.shape[0], 1))])
     coef, *_ = np.linalg.lstsq(A, y - y.mean(), rcond=None)
     w, b = coef[:nb], float(coef[nb])
-    ms0 = ms_up[:, v] - ms_up[:, v].mean(axis=1, keepdims=True)
+    msv = sel(ms_up)
+    ms0 = msv - msv.mean(axis=1, keepdims=True)
     inten = w @ ms0 + b
     i0 = inten - inten.mean()
     gains = np.array([np.mean(ms0[k] * i0) / np.var(i0) for k in range(nb)])
     return FusionParams(method, ratio, g, weights=w, bias=b, gains=gains,
-                        pan_mean=float(pan[v].mean()), pan_std=float(pan[v].std()),
+                        pan_mean=float(sel(pan).mean()), pan_std=float(sel(pan).std()),
                         i_mean=float(inten.mean()), i_std=float(i0.std()),
-                        ms_mean=ms_up[:, v].mean(axis=1), **syn)
+                        ms_mean=msv.mean(axis=1), **syn)
 
 
 def apply(p: FusionParams, pan: np.ndarray, ms_up: np.ndarray, margin: int = 0) -> np.ndarray:
