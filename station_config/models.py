@@ -336,7 +336,8 @@ class OrthoConfig(_Frozen):
     pansharpen: Literal["brovey", "gsa", "mtf-glp-hpm", "none"] = "mtf-glp-hpm"
     tile_size: int = Field(default=1024, ge=64, le=8192, description="output tile side (pixels)")
     grid_tolerance_px: float = Field(default=0.01, gt=0, le=1, description="inverse-location grid error bound (px)")
-    coregistration_max_px: float = Field(default=0.5, gt=0, description="PAN/MS residual limit (MS px)")
+    coregistration_max_px: float = Field(default=2.0, gt=0, description="PAN/MS residual limit (MS px)")
+    coregistration_correct: bool = True          # shift the MS by the measured residual before fusion
     workers: int | None = Field(default=None, ge=1, description="local threads (default: all cores)")
     dask_scheduler: str | None = None           # e.g. tcp://10.0.0.5:8786 → dask.distributed
 
