@@ -321,6 +321,9 @@ def _process_datatake(l0: Level0, dtk: int, info: dict, sat, ins, eph, att, opt:
     else:
         dem = Dem.constant(opt.default_height_m, bounds)
         dem_name = f"ellipsoid + {opt.default_height_m} m"
+        warnings.append(f"datatake {dtk}: no DEM given: bands registered on a flat surface "
+                        f"{opt.default_height_m} m above the ellipsoid (relief parallax between the "
+                        f"MS and PAN arrays not corrected) — pass dem=/--dem for real terrain")
     models = {k: dataclasses.replace(v, dem=dem) for k, v in models.items()}
     pan_models = {m: models[(m, "PAN")] for m in range(1, ins.modules + 1)}
     pan_psi_x = float(ins.band("PAN").along_track_rad)
