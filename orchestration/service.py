@@ -59,7 +59,8 @@ def ensure_prefect_server(home: Path, port: int, log: Path) -> subprocess.Popen 
         return None
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
+           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}     # the UI calls this API
     prefect_bin = Path(sys.executable).with_name("prefect")
     with open(log, "ab") as out:          # the child keeps its own descriptor
         proc = subprocess.Popen([str(prefect_bin), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
