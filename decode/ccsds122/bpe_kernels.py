@@ -610,46 +610,46 @@ def popcount(m):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _gaggles_fast(W, pos, limit, S, n, maxk, idlen, mapped):
-    """:func:`_decode_gaggles` on the word table; returns (pos, status)."""
+    """Inverse of :func:`_code_gaggles`; returns (pos, status, number of samples complete)."""
     start = 0
     unc = (1 << idlen) - 1
     while start < S:
         cnt = min(GAGGLE, S - start)
         first = 1 if start == 0 else start
         if pos + idlen > limit:
-            return pos, TRUNCATED
+            return pos, TRUNCATED, start
         k = pk(W, pos, idlen)
         pos += idlen
         coded = k != unc
         if coded and k > maxk:
-            return pos, CORRUPT
+            return pos, CORRUPT, start
         for i in range(start, start + cnt):
             if not coded or i == 0:
                 if pos + n > limit:
-                    return pos, TRUNCATED
+                    return pos, TRUNCATED, start
                 mapped[i] = pk(W, pos, n)
                 pos += n
             else:
                 z = 0
                 while True:
                     if pos >= limit:
-                        return pos, TRUNCATED
+                        return pos, TRUNCATED, start
                     if pk(W, pos, 1):
                         pos += 1
                         break
                     pos += 1
                     z += 1
                     if z > (1 << n):
-                        return pos, CORRUPT
+                        return pos, CORRUPT, start
                 mapped[i] = z << k
         if coded and k > 0:
             if pos + k * (start + cnt - first) > limit:
-                return pos, TRUNCATED
+                return pos, TRUNCATED, start
             for i in range(first, start + cnt):
                 mapped[i] += pk(W, pos, k)
                 pos += k
         start += cnt
-    return pos, OK
+    return pos, OK, S
 
 
 @njit(cache=True, nogil=True)
@@ -695,18 +695,25 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
             dckb[i] = q
     else:
         maxk, idlen = dc_code_params(n)
-        pos, st = _gaggles_fast(W, pos, limit, S, n, maxk, idlen, mapped)
-        if st != OK:
-            return pos, st
+        pos, st, done = _gaggles_fast(W, pos, limit, S, n, maxk, idlen, mapped)
         half = np.int64(1) << (n - 1)
-        prev = mapped[0] - 2 * half if mapped[0] >= half else mapped[0]
-        dc[0] = prev << q
-        dckb[0] = q
-        for i in range(1, S):
-            cur = prev + _unmap_diff(mapped[i], prev, -half, half - 1)
-            dc[i] = cur << q
-            dckb[i] = q
-            prev = cur
+        if done > 0:
+            prev = mapped[0] - 2 * half if mapped[0] >= half else mapped[0]
+            dc[0] = prev << q
+            dckb[0] = q
+            for i in range(1, done):
+                cur = prev + _unmap_diff(mapped[i], prev, -half, half - 1)
+                dc[i] = cur << q
+                dckb[i] = q
+                prev = cur
+        if st != OK:
+            # cut inside the DC code (very low rates): blocks after the last complete gaggle
+            # take the last decoded DC, the best guess a DPCM stream leaves
+            if done > 0:
+                for i in range(done, S):
+                    dc[i] = dc[done - 1]
+                    dckb[i] = q
+            return pos, st
         if q > bdac:
             nadd = q - max(bdac, wll) if is_int else q - bdac
             for p in range(nadd):
@@ -728,7 +735,7 @@ def _decode_core(W, pos, limit, S, wts, is_int, bddc, bdac, mag, sig, sp, dc, dc
     else:
         na = bitlen(bdac)
         maxk, idlen = ac_code_params(na)
-        pos, st = _gaggles_fast(W, pos, limit, S, na, maxk, idlen, mapped)
+        pos, st, done = _gaggles_fast(W, pos, limit, S, na, maxk, idlen, mapped)
         if st != OK:
             return pos, st
         bitmax[0] = mapped[0]

@@ -287,3 +287,12 @@ def test_parallel_byte_limited_decode_equals_sequential(damage):
     np.testing.assert_array_equal(a, b)
     assert ra.errors == rb.errors and ra.info == rb.info
     assert bool(ra.errors) == damage
+
+
+def test_very_low_rate_keeps_decoded_dc(shared_dir):
+    """At rates where even the DC code is cut, the decoded DC gaggles are kept and the rest
+    of the segment takes the last DC (no black blocks)."""
+    img = np.load(shared_dir / "data/ccsds122/pleiades12_500x500_S256_lossless.npy")
+    out = ccsds122.decode(ccsds122.encode(img, segment=256, bits=12, bpp=0.06))
+    psnr = 10 * np.log10(4095 ** 2 / np.mean((out.astype(float) - img) ** 2))
+    assert psnr > 25 and (out > 0).all()
