@@ -12,8 +12,8 @@ both made by mirror-tiling the real Pléiades PAN crop (../shared/data/pleiades_
 place), so texture and entropy are those of a real VHR image. Then compression ratios on the
 Pléiades crop itself (lossless; plus 122 at 2 bpp and 1 bpp for reference).
 
-Numba runs on one thread, OpenJPEG with one thread, all timings are the best of ``--repeat``
-runs of CPU time (the machine is shared). Issue 9 targets: ≥ 20 Mpixel/s per core lossless
+Everything runs on one thread (``workers=1``, OpenJPEG ``numthreads=1``); timings are the best
+of ``--repeat`` runs of CPU time (the machine is shared). Issue 9 targets: ≥ 20 Mpixel/s per core lossless
 decode (goal ≈ 55); reference C implementation on this machine class, one core, 4096² 12-bit:
 decode 4.8–5.4 Mpixel/s lossless, ≈ 11 at 2 bpp; encode 5.4–6.3.
 
@@ -86,8 +86,9 @@ def run_image(name: str, img: np.ndarray, S: int, repeat: int) -> list[dict]:
         out = ccsds122.decode(data)
         if "lossless" in label:
             assert np.array_equal(out, img), label
-        te = best(lambda: ccsds122.encode(img, **kw), repeat)
-        td = best(lambda: ccsds122.decode(data), repeat)
+        # one thread: per-core figures (segments would otherwise be coded in parallel)
+        te = best(lambda: ccsds122.encode(img, workers=1, **kw), repeat)
+        td = best(lambda: ccsds122.decode(data, workers=1), repeat)
         rows.append({"image": name, "codec": label, "enc_mpix_s": mpix / te,
                      "dec_mpix_s": mpix / td, "bpp": len(data) * 8 / img.size,
                      "ratio": img.size * 12 / 8 / len(data)})
