@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import http.server
-import json
 import os
 import subprocess
 import sys
@@ -104,18 +103,20 @@ class LandingWatcher(threading.Thread):
         self.emitted: list[str] = []
 
     def scan(self) -> list[Path]:
+        """New or rewritten ``*.json`` in landing. Every one is announced, even unreadable
+        ones: ingest quarantines a bad manifest with its reason, the watcher never hides it."""
         new = []
         for mf in sorted(self.landing.glob("*.json")):
+            if mf.name.startswith("."):
+                continue                # a terminal's temporary name before the atomic rename
             try:
                 st = mf.stat()
-                if self.seen.get(mf.name) == st.st_mtime:
-                    continue
-                m = json.loads(mf.read_text())
-            except (OSError, ValueError):
-                continue                # vanished (ingested) or not JSON: ingest would quarantine it
+            except OSError:
+                continue                # ingested meanwhile
+            if self.seen.get(mf.name) == st.st_mtime:
+                continue
             self.seen[mf.name] = st.st_mtime
-            if isinstance(m, dict) and "channels" in m:
-                new.append(mf)
+            new.append(mf)
         return new
 
     def emit(self, mf: Path) -> None:

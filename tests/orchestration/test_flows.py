@@ -339,6 +339,17 @@ def test_publish_through_prefect_pgstac(prefect_api, pgstac_dsn, stac_validator,
         serve.kill(signal.SIGTERM)
 
 
+def test_serve_registers_triggered_deployments_and_concurrency_limits(station, prefect_api):
+    api = Api(prefect_api)
+    dep = api.deployment("process_pass/srd")
+    assert dep["concurrency_limit"] == 2 or (dep.get("global_concurrency_limit") or {}).get("limit") == 2
+    autos = api.post("/automations/filter", {})
+    trig = [a["trigger"] for a in autos if a["name"].startswith("pass landed at srd")]
+    assert trig and trig[0]["expect"] == ["srd.pass.landed"] and trig[0]["match"]["srd.station"] == "srd"
+    limits = {c["tag"]: c["concurrency_limit"] for c in api.post("/concurrency_limits/filter", {})}
+    assert limits["srd-decode"] == 1 and limits["srd-level1"] == 1 and limits["srd-ortho"] == 2
+
+
 def test_predicted_passes_are_scheduled_as_expectations(station, prefect_api):
     import datetime as dt
 
@@ -402,6 +413,12 @@ def test_corrupt_landed_pass_is_quarantined_with_an_alert(station, prefect_api):
             break
         time.sleep(1)
     assert any(e["payload"].get("quarantine") == str(q) for e in ev)
+    # a manifest that is not even JSON is announced too, and quarantined with its reason
+    (landing / "GARBLED.json").write_text("{not json")
+    (run,) = api.wait_runs("GARBLED", flow="process_pass")
+    assert run["state"]["type"] == "FAILED"
+    reason = json.loads((station.toml.parent / "srd-data" / "quarantine" / "GARBLED" / "reason.json").read_text())
+    assert "not JSON" in reason["reason"]
 
 
 @pytest.mark.slow
