@@ -71,15 +71,18 @@ def unpack12(data: bytes, n_samples: int) -> np.ndarray:
     return out
 
 
-def compress_block(dn: np.ndarray, compression: int, bits: int = 12) -> tuple[bytes, bytes]:
+def compress_block(dn: np.ndarray, compression: int, bits: int = 12,
+                   ccsds122_bpp: float | None = None) -> tuple[bytes, bytes]:
     """Compress one image block (uint16 lines × columns) → (payload, 3 parameter bytes).
 
     * raw: :func:`pack12`, parameters zero.
     * CCSDS 121 (libaec, Rice/AEC, CCSDS 121.0-B-3): samples big-endian 2 bytes each, raster
       order, flags ``AEC_DATA_PREPROCESS | AEC_DATA_MSB``; parameters ``[bits, J, rsi]``.
     * CCSDS 122 (CCSDS 122.0-B-2): the block as one 122 image via :mod:`decode.ccsds122`
-      (integer 9/7 DWT, lossless, S = :data:`CCSDS122_SEGMENT`); parameters ``[DWT type 0
-      (integer), segment byte limit u16 = 0 (unlimited)]``.
+      (S = :data:`CCSDS122_SEGMENT`): integer 9/7 DWT, lossless, unless ``ccsds122_bpp`` asks
+      for a rate (bits per pixel): then float 9/7 DWT with segment byte limit
+      floor(bpp·S·64/8) rounded down to the ICD's 16-byte unit; parameters ``[DWT type (0
+      integer, 1 float), segment byte limit / 16 (u16, 0 = unlimited)]`` (ICD §4.1).
     """
     if compression == F.COMPRESSION_RAW:
         return pack12(dn), bytes(3)
@@ -90,9 +93,12 @@ def compress_block(dn: np.ndarray, compression: int, bits: int = 12) -> tuple[by
                                       blocksize=CCSDS121_BLOCK_SIZE, rsi=CCSDS121_RSI)
         return bytes(data), bytes([bits, CCSDS121_BLOCK_SIZE, CCSDS121_RSI])
     if compression == F.COMPRESSION_CCSDS122:
-        enc = _ccsds122_encoder()
-        data = enc(np.ascontiguousarray(dn, dtype=np.uint16), bits)
-        return bytes(data), bytes([0, 0, 0])
+        from decode import ccsds122
+        dwt, limit = "int", 0
+        if ccsds122_bpp:
+            dwt, limit = "float", ccsds122_segment_limit(ccsds122_bpp)
+        data = _ccsds122_encoder()(np.ascontiguousarray(dn, dtype=np.uint16), bits, dwt, limit)
+        return bytes(data), ccsds122.icd_params(dwt, limit)
     raise ConfigError(f"unknown compression id {compression}", field="compression")
 
 
@@ -105,9 +111,21 @@ def _ccsds122_encoder():
         raise ConfigError("CCSDS 122 compression is not available in this build (decode.ccsds122 "
                           "missing); use raw or ccsds121", field="compression") from None
 
-    def encode(dn, bits):
-        return ccsds122.encode(dn, segment=CCSDS122_SEGMENT, bits=bits, dwt="int")
+    def encode(dn, bits, dwt="int", limit=0):
+        return ccsds122.encode(dn, segment=CCSDS122_SEGMENT, bits=bits, dwt=dwt,
+                               seg_byte_limit=limit or None)
     return encode
+
+
+def ccsds122_segment_limit(bpp: float) -> int:
+    """Segment byte limit for a rate of ``bpp`` bits/pixel: floor(bpp·S·64/8) (issue 9's
+    definition), rounded down to the 16-byte unit the ICD §4.1 header carries."""
+    if not 0 < bpp <= 16:
+        raise ConfigError(f"--bpp {bpp} outside (0, 16] bits per pixel", field="bpp")
+    limit = int(bpp * CCSDS122_SEGMENT * 64 / 8) // 16 * 16
+    if limit < 16:
+        raise ConfigError(f"--bpp {bpp} gives a segment byte limit below 16 bytes", field="bpp")
+    return limit
 
 
 def key_check_value(key: bytes) -> bytes:
@@ -162,7 +180,7 @@ class Packetizer:
     """
 
     def __init__(self, sat, *, compression: str = "raw", key_id: int = 0, key: bytes | None = None,
-                 bits: int | None = None) -> None:
+                 bits: int | None = None, ccsds122_bpp: float | None = None) -> None:
         if compression not in COMPRESSIONS:
             raise ConfigError(f"unknown compression {compression!r}; choose one of "
                               f"{', '.join(COMPRESSIONS)}", field="compression")
@@ -175,6 +193,11 @@ class Packetizer:
         self.fmt = sat.packets
         self.compression = COMPRESSIONS[compression]
         self.compression_name = compression
+        if ccsds122_bpp is not None and compression != "ccsds122":
+            raise ConfigError("a bit rate (--bpp) applies to ccsds122 compression only", field="bpp")
+        if ccsds122_bpp is not None:
+            ccsds122_segment_limit(ccsds122_bpp)        # validate now, before any work
+        self.ccsds122_bpp = ccsds122_bpp
         self.key_id = int(key_id)
         self._key = key if key_id else None
         self.bits = int(bits or self.fmt.sample_bits)
@@ -226,7 +249,7 @@ class Packetizer:
             raise TelemetryError(f"image block M{module} {band} line {first_line}: expected a 2-D "
                                  f"uint16 array, got {dn.dtype} {dn.shape}", field="dn")
         apid = self.apids.image(module, band)
-        payload, params = compress_block(dn, self.compression, self.bits)
+        payload, params = compress_block(dn, self.compression, self.bits, self.ccsds122_bpp)
         if self._key is not None:
             payload = aes_ctr(self._key, F.aes_ctr_counter_block(apid, first_line, datatake), payload)
         hdr = np.zeros((), F.IMAGE_BLOCK_HEADER)

@@ -137,7 +137,7 @@ def _as_datetime(start) -> dt.datetime:
 
 
 def run(cfg, out_dir: str | Path, satellite: str, start, duration: float, profile: str | None = None, *,
-        compression: str = "raw", key_id: int = 0, impairments: Impairments | None = None,
+        compression: str = "raw", ccsds122_bpp: float | None = None, key_id: int = 0, impairments: Impairments | None = None,
         dem: str | Path | None = None, geoid: str | Path | None = None, pointing=None,
         texture: str | Path | None = None, seed: int = 1, datatake_id: int = 1, mode: int = 0,
         latency_s: float = 0.02, progress: Callable[[float], None] | None = None) -> SimulationReport:
@@ -145,7 +145,8 @@ def run(cfg, out_dir: str | Path, satellite: str, start, duration: float, profil
     ``duration`` seconds, with instrument ``profile`` (default: the satellite's), into the
     landing directory ``out_dir``. Returns the :class:`SimulationReport`.
 
-    ``compression``: raw | ccsds121 | ccsds122; ``key_id``: 0 = clear, else a configured key
+    ``compression``: raw | ccsds121 | ccsds122 (lossless, or lossy at ``ccsds122_bpp`` bits per
+    pixel); ``key_id``: 0 = clear, else a configured key
     (AES-256-CTR); ``impairments``: the channel (default: clean, with the default noise
     before AOS / after LOS); ``dem``/``geoid``/``pointing``/``texture``/``seed`` go to the
     acquisition; ``progress(fraction)`` is called as image blocks are formatted.
@@ -158,7 +159,8 @@ def run(cfg, out_dir: str | Path, satellite: str, start, duration: float, profil
     imp = impairments or Impairments(seed=seed)
     rate = float(inst.channel_rate_bps or sat.downlink.channel_rate_bps)
     key = cfg.key(key_id) if key_id else None
-    pk = Packetizer(sat, compression=compression, key_id=key_id, key=key, bits=inst.bits)
+    pk = Packetizer(sat, compression=compression, key_id=key_id, key=key, bits=inst.bits,
+                    ccsds122_bpp=ccsds122_bpp)
     start_dt = _as_datetime(start)
     out_dir = Path(out_dir)
     try:

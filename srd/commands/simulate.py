@@ -31,6 +31,9 @@ def register(sub) -> None:
     g = p.add_argument_group("on-board formatting")
     g.add_argument("--compression", choices=("raw", "ccsds121", "ccsds122"), default="raw",
                    help="image compression (default raw)")
+    g.add_argument("--bpp", type=float, metavar="X",
+                   help="ccsds122 only: lossy rate in bits per pixel (float 9/7 DWT, segment byte "
+                        "limit floor(X*S*64/8)); default lossless")
     g.add_argument("--encrypt", type=int, default=0, metavar="KEY_ID",
                    help="AES-256-CTR encrypt image payloads with configured key KEY_ID (default 0: clear)")
     g.add_argument("--datatake-id", type=int, default=1, help="datatake id (default 1)")
@@ -90,7 +93,7 @@ def run(args) -> int:
     imp = Impairments(ber=args.ber, bursts=args.bursts, slips=args.slips, invert=_invert(args.invert),
                       drop_frames=args.drop_frames, noise_before_s=args.noise_before,
                       noise_after_s=args.noise_after, seed=args.seed)
-    kw = dict(compression=args.compression, key_id=args.encrypt, impairments=imp, dem=args.dem,
+    kw = dict(compression=args.compression, ccsds122_bpp=args.bpp, key_id=args.encrypt, impairments=imp, dem=args.dem,
               geoid=args.geoid, texture=args.texture, seed=args.seed, datatake_id=args.datatake_id)
     if args.json:
         rep = simulate(cfg, args.out, args.satellite, start, duration, args.profile, **kw)
