@@ -95,3 +95,16 @@ def cuc_decode(octets: np.ndarray) -> np.ndarray:
     coarse = (o[..., 0] << 24) | (o[..., 1] << 16) | (o[..., 2] << 8) | o[..., 3]
     fine = (o[..., 4] << 16) | (o[..., 5] << 8) | o[..., 6]
     return coarse + fine / CUC_FINE_SCALE
+
+
+def parse_duration(text: str | float) -> float:
+    """Duration text → seconds: ``"8s"``, ``"8"``, ``"1.5min"``, ``"250ms"``; numbers pass through.
+    Raises ``ValueError`` naming the text."""
+    import re
+    if isinstance(text, (int, float)):
+        return float(text)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|sec|min|m|h)?\s*", str(text))
+    if not m:
+        raise ValueError(f"duration {text!r}: expected e.g. 8s, 250ms or 1.5min")
+    return float(m.group(1)) * {"ms": 1e-3, "s": 1.0, "sec": 1.0, None: 1.0, "min": 60.0, "m": 60.0,
+                                "h": 3600.0}[m.group(2)]

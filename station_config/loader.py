@@ -70,6 +70,13 @@ def _load_profile(kind: str, file: Path, model):
         raise _explain(e, file) from None
 
 
+def _dem_section(sec: Any, base: Path) -> Any:
+    """[dem] with its file paths resolved against the configuration's directory."""
+    if isinstance(sec, dict):
+        sec = {k: (_resolve(base, v) if k in ("path", "geoid") else v) for k, v in sec.items()}
+    return sec
+
+
 def load_config(path: str | Path | None = None, *, now: dt.datetime | None = None,
                 check_tle: bool = True) -> StationConfig:
     """Read ``station.toml`` (default: the shipped example) and everything it references.
@@ -113,7 +120,7 @@ def load_config(path: str | Path | None = None, *, now: dt.datetime | None = Non
     cat = raw.pop("catalogue", {})
     data = {"source": str(path), "station": raw.pop("station", None), "paths": paths,
             "satellites": satellites, "instruments": instruments, "keys": keys, "catalogue": cat,
-            "ortho": raw.pop("ortho", {})}
+            "ortho": raw.pop("ortho", {}), "dem": _dem_section(raw.pop("dem", {}), base)}
     if raw:
         raise ConfigError(f"unknown section(s) {sorted(raw)}", path=path, field=sorted(raw)[0])
     if data["station"] is None:

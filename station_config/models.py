@@ -342,6 +342,28 @@ class OrthoConfig(_Frozen):
     dask_scheduler: str | None = None           # e.g. tcp://10.0.0.5:8786 → dask.distributed
 
 
+class DemConfig(_Frozen):
+    """The station's terrain model (``[dem]``), used by level1 (band registration, scene
+    heights) and ortho when no DEM is given on the command line. ``path``: a GeoTIFF, an SRTM
+    ``.hgt`` or a directory of tiles; ``geoid``: the ``.gtx`` grid its heights refer to (None:
+    heights are above the WGS84 ellipsoid). Without a DEM, stages use ``default_height_m``
+    (metres above the ellipsoid) and warn."""
+
+    path: Path | None = None
+    geoid: Path | None = None
+    default_height_m: float = 0.0
+
+    @model_validator(mode="after")
+    def _exists(self) -> "DemConfig":
+        for name in ("path", "geoid"):
+            p = getattr(self, name)
+            if p is not None and not Path(p).exists():
+                raise ValueError(f"{name} {p} does not exist")
+        if self.geoid is not None and self.path is None:
+            raise ValueError("a geoid without a DEM path")
+        return self
+
+
 class StationConfig(_Frozen):
     """The whole validated configuration handed to every stage."""
 
@@ -353,6 +375,7 @@ class StationConfig(_Frozen):
     keys: dict[int, Path] = {}
     catalogue: CatalogueConfig = CatalogueConfig()
     ortho: OrthoConfig = OrthoConfig()
+    dem: DemConfig = DemConfig()
 
     @model_validator(mode="after")
     def _refs(self) -> "StationConfig":

@@ -72,7 +72,7 @@ def _invert(values: list[str]) -> tuple[tuple[float, float], ...]:
 def run(args) -> int:
     from srd.cli import emit_json, load_station_config
     from srd.errors import ConfigError
-    from srd.pipeline import parse_duration
+    from srd.timescale import parse_duration
     from srd.timescale import parse_utc
     from telemetry.channel import Impairments
     from telemetry.simulate import run as simulate

@@ -33,3 +33,12 @@ def test_parse_utc_rejects_non_utc():
     assert parse_utc("2026-11-29T10:03:26Z").tzinfo is not None
     with pytest.raises(ValueError):
         parse_utc("2026-11-29T10:03:26+02:00")
+
+
+def test_parse_duration_units():
+    import pytest
+    from srd.timescale import parse_duration
+    assert parse_duration("8s") == 8 and parse_duration("1.5min") == 90 and parse_duration("250ms") == 0.25
+    assert parse_duration(" 2 ") == 2 and parse_duration(3) == 3.0
+    with pytest.raises(ValueError, match="8 seconds"):
+        parse_duration("8 seconds")

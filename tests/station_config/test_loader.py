@@ -149,3 +149,15 @@ def test_viewing_angles_follow_layout(cfg):
     dark, gain = ins.detector_calibration("PAN", 1)
     assert dark.shape == (256,) and abs(gain.mean() - 1) < 1e-12
     assert np.array_equal(dark, ins.detector_calibration("PAN", 1)[0])
+
+
+def test_dem_section_resolves_and_checks_paths(conf, shared_dir):
+    hgt = shared_dir / "data" / "dem" / "N44E005.hgt"
+    gtx = shared_dir / "data" / "dem" / "egm96_15.gtx"
+    edit(conf / "station.toml", "default_height_m = 0.0", f'path = "{hgt}"\ngeoid = "{gtx}"\ndefault_height_m = 0.0')
+    c = load_config(conf)
+    assert c.dem.path == hgt and c.dem.geoid == gtx
+    edit(conf / "station.toml", f'path = "{hgt}"', 'path = "missing/N44E005.hgt"')
+    with pytest.raises(ConfigError) as e:
+        load_config(conf)
+    assert e.value.field == "dem" and "does not exist" in str(e.value)
