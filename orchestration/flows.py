@@ -103,15 +103,16 @@ def decode_task(archived_manifest: str, config: str | None) -> dict:
 
 @task(name="level1", cache_policy=CACHE, persist_result=True, retries=1, retry_delay_seconds=10,
       retry_condition_fn=_transient, tags=["srd-level1"])
-def level1_task(level0_dir: str, config: str | None) -> dict:
-    return stages.level1(level0_dir, _cfg(config))
+def level1_task(level0_dir: str, config: str | None, dem: str | None = None,
+                geoid: str | None = None) -> dict:
+    return stages.level1(level0_dir, _cfg(config), dem=dem, geoid=geoid)
 
 
 @task(name="ortho", cache_policy=CACHE, persist_result=True, retries=1, retry_delay_seconds=10,
       retry_condition_fn=_transient, tags=["srd-ortho"], task_run_name="ortho-{level1_scene_name}")
 def ortho_task(level1_scene: str, pass_id: str, config: str | None, level1_md: dict,
-               level1_scene_name: str = "") -> dict:
-    return stages.ortho(level1_scene, pass_id, _cfg(config), level1_md)
+               level1_scene_name: str = "", dem: str | None = None, geoid: str | None = None) -> dict:
+    return stages.ortho(level1_scene, pass_id, _cfg(config), level1_md, dem=dem, geoid=geoid)
 
 
 @task(name="publish", retries=2, retry_delay_seconds=5, retry_condition_fn=_transient,
@@ -210,7 +211,8 @@ def _run_name() -> str:
 
 @flow(name="process_pass", flow_run_name=_run_name, log_prints=True)
 def process_pass(manifest: str, config: str | None = None, from_stage: str | None = None,
-                 http_base: str | None = None, stac_api: str | None = None) -> dict:
+                 http_base: str | None = None, stac_api: str | None = None,
+                 dem: str | None = None, geoid: str | None = None) -> dict:
     """Ingest → decode → level1 → ortho → publish one pass.
 
     ``manifest``: the pass manifest (landing, or archive for reprocessing). ``config``:
@@ -218,6 +220,7 @@ def process_pass(manifest: str, config: str | None = None, from_stage: str | Non
     later one, ignoring cached results (reprocessing after an algorithm change).
     ``http_base``: URL under which ``paths.root`` is served (quicklook artifacts, asset hrefs).
     ``stac_api``: STAC API serving a pgstac catalogue (item links; default ``catalogue.api_url``).
+    ``dem``/``geoid``: terrain for level1 and ortho (default: the station's ``[dem]``).
     """
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     log = get_run_logger()
@@ -227,8 +230,10 @@ def process_pass(manifest: str, config: str | None = None, from_stage: str | Non
     refresh = {s: i >= k for i, s in enumerate(stages.STAGES)}
     cfg = _cfg(config)
     pid = Path(manifest).stem
+    terrain = {"dem": dem or (str(cfg.dem.path) if cfg.dem.path else None),
+               "geoid": geoid or (str(cfg.dem.geoid) if cfg.dem.geoid else None)}
     with _pass_lock(cfg, pid):
-        return _process(cfg, config, manifest, pid, refresh, http_base, stac_api)
+        return _process(cfg, config, manifest, pid, refresh, http_base, stac_api, terrain)
 
 
 @contextlib.contextmanager
@@ -244,7 +249,8 @@ def _pass_lock(cfg, pid: str):
         yield
 
 
-def _process(cfg, config, manifest: str, pid: str, refresh: dict, http_base, stac_api) -> dict:
+def _process(cfg, config, manifest: str, pid: str, refresh: dict, http_base, stac_api,
+             terrain: dict | None = None) -> dict:
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     log = get_run_logger()
     prog = create_progress_artifact(0.0, key=artifact_key("pass-progress", pid),
@@ -261,12 +267,14 @@ def _process(cfg, config, manifest: str, pid: str, refresh: dict, http_base, sta
     summary["stages"]["decode"] = dec["report"].get("status")
     update_progress_artifact(prog, 40.0)
 
-    l1 = _cached_or_rerun(level1_task, dec["level0_dir"], config, refresh=refresh["level1"])
+    terrain = terrain or {}
+    l1 = _cached_or_rerun(level1_task, dec["level0_dir"], config, refresh=refresh["level1"], **terrain)
     summary["stages"]["level1"] = f"{len(l1['scenes'])} scenes"
     update_progress_artifact(prog, 60.0)
 
     futures = [(ortho_task.with_options(refresh_cache=True) if refresh["ortho"] else ortho_task)
-               .submit(s, pid, config, l1["metadata"][s], level1_scene_name=Path(s).name) for s in l1["scenes"]]
+               .submit(s, pid, config, l1["metadata"][s], level1_scene_name=Path(s).name, **terrain)
+               for s in l1["scenes"]]
     products: list[tuple[str, dict]] = []
     for f in futures:
         o = f.result()

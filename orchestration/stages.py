@@ -92,13 +92,23 @@ def scene_dirs(root: Path) -> list[str]:
     return [str(h) for h in hits]
 
 
-def level1(level0_dir: str, cfg) -> dict:
+def _terrain(cfg, dem, geoid) -> dict:
+    """Terrain for level1/ortho: explicit paths, else the station's ``[dem]`` section."""
+    dem = dem or (str(cfg.dem.path) if cfg.dem.path else None)
+    geoid = geoid or (str(cfg.dem.geoid) if cfg.dem.geoid and dem else None)
+    return {"dem": dem, "geoid": geoid}
+
+
+def level1(level0_dir: str, cfg, dem: str | None = None, geoid: str | None = None) -> dict:
     """Level-1 scenes of the pass under ``work/l1/<pass_id>/``, with their catalogue metadata."""
     from orchestration.catalogue.products import level1_scenes
     run = _stage_run("level1")
     out = cfg.directory("work") / "l1"
     out.mkdir(parents=True, exist_ok=True)
-    d = _report_dict(run(level0_dir, out, cfg))
+    t = _terrain(cfg, dem, geoid)
+    if t["dem"] is None:
+        t = {"default_height_m": cfg.dem.default_height_m}
+    d = _report_dict(run(level0_dir, out, cfg, **t))
     if d.get("status") == "failed":
         raise ProductError("level1 failed: " + "; ".join(str(e.get("message", e)) for e in d.get("errors", [])),
                            path=level0_dir)
@@ -109,13 +119,17 @@ def level1(level0_dir: str, cfg) -> dict:
             "report": {k: v for k, v in d.items() if k != "scenes"} | {"scenes": len(scenes)}}
 
 
-def ortho(level1_scene: str, pass_id: str, cfg, level1_md: dict) -> dict:
+def ortho(level1_scene: str, pass_id: str, cfg, level1_md: dict, dem: str | None = None,
+          geoid: str | None = None) -> dict:
     """Ortho products of one Level-1 scene under ``products/<pass_id>/<scene>/``."""
     from orchestration.catalogue.products import ortho_metadata
     run = _stage_run("ortho")
     out = cfg.directory("products") / pass_id
     out.mkdir(parents=True, exist_ok=True)
-    d = _report_dict(run(level1_scene, out, cfg))
+    t = _terrain(cfg, dem, geoid)
+    if t["dem"] is None:
+        t = {"height": cfg.dem.default_height_m}
+    d = _report_dict(run(level1_scene, out, cfg, **t))
     prod = d["product_dir"]
     return {"scenes": [prod], "metadata": {prod: ortho_metadata(prod, level1_md)},
             "report": {k: d.get(k) for k in ("product_dir", "products", "crs", "resolution_m", "timings_s",

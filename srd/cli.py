@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.simplefilter("default")
+    # rasterio's own helpers still use affine's deprecated `*`; not actionable for operators
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="affine")
     warnings.formatwarning = lambda m, c, *a, **k: f"warning: {m}\n"
     try:
         return int(args.func(args) or 0)
