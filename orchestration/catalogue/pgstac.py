@@ -46,6 +46,10 @@ class PgstacCatalogue(CatalogueStore):
                 cur.execute("SET search_path TO pgstac, public")
                 cur.execute("SELECT pgstac.get_version()")
                 self.pgstac_version = cur.fetchone()[0]
+            # CREATE TABLE IF NOT EXISTS is not safe against a concurrent twin (both can pass
+            # the check, one fails on the catalogue's unique type name): serialise it
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('srd_publish'))")
                 cur.execute(_SIDE)
         except psycopg.Error as e:
             raise CatalogueError(f"cannot open the pgstac catalogue ({str(e).strip()})",
