@@ -17,10 +17,9 @@ arrives on both channels, de-duplicating by (APID, CUC time, sequence count).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
-import numpy as np
 
 from decode import formats as F
 from decode.frames import VcRun
@@ -129,7 +128,6 @@ class PacketAssembler:
 
     def feed(self, run: VcRun) -> list[Packet]:
         """Consume one run of consecutive frames; return the packets completed by it."""
-        Z = self.Z
         if run.missing_before != 0:
             self._drop_pending()
         fhp = run.fhp.tolist()

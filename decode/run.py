@@ -42,7 +42,7 @@ from decode.packets import (PH, SH, AncillaryMerger, ApidTracker, MpduStats, Pac
                             Packet)
 from decode.report import (STATUS_DATA_LOSS, STATUS_FAILED, STATUS_OK, ChannelReport,
                            DecodeReport)
-from srd.errors import (ChecksumError, ManifestError, SrdError, TelemetryError,
+from srd.errors import (ChecksumError, ManifestError, TelemetryError,
                         UnknownSatelliteError)
 
 DEFAULT_CHUNK = 8 << 20

@@ -222,8 +222,6 @@ def process_pass(manifest: str, config: str | None = None, from_stage: str | Non
     ``stac_api``: STAC API serving a pgstac catalogue (item links; default ``catalogue.api_url``).
     ``dem``/``geoid``: terrain for level1 and ortho (default: the station's ``[dem]``).
     """
-    from prefect.artifacts import create_progress_artifact, update_progress_artifact
-    log = get_run_logger()
     if from_stage is not None and from_stage not in stages.STAGES:
         raise ValueError(f"from_stage must be one of {stages.STAGES}, got {from_stage!r}")
     k = stages.STAGES.index(from_stage) if from_stage else len(stages.STAGES)

@@ -19,18 +19,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from srd.errors import SrdError
+from srd.errors import ServiceError
 
 LANDED_EVENT = "srd.pass.landed"
 PROCESS_DEPLOYMENT = "srd"
 #: tag concurrency limits created by serve: two passes share the machine stage by stage
 TAG_LIMITS = {"srd-decode": 1, "srd-level1": 1, "srd-ortho": 2}
-
-
-class ServiceError(SrdError, RuntimeError):
-    """A service (Prefect server, HTTP server) could not be started."""
-
-    exit_code = 1
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:

@@ -2,8 +2,7 @@
 
 Each wrapper imports its stage lazily, calls the stage's ``run(input, out_dir, cfg)`` and
 returns a small JSON-able dict of output *paths* and the stage report — what the Prefect
-tasks in :mod:`orchestration.flows` pass between each other. A stage that has not been
-built yet raises :class:`StageUnavailableError` naming it; nothing here fakes a stage.
+tasks in :mod:`orchestration.flows` pass between each other.
 
 Directory layout (all under the station's ``paths``)::
 
@@ -14,42 +13,12 @@ Directory layout (all under the station's ``paths``)::
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Callable
 
-from srd.errors import DecodeError, ProductError, SrdError
+from srd.errors import DecodeError, ProductError
 
 STAGES = ("ingest", "decode", "level1", "ortho", "publish")
-
-
-class StageUnavailableError(SrdError, RuntimeError):
-    """A pipeline stage's code is not present in this installation."""
-
-    exit_code = 1
-
-
-def _stage_run(stage: str) -> Callable:
-    for mod in (f"{stage}.run", f"{stage}.stage", stage):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        fn = getattr(m, "run", None)
-        if callable(fn):
-            return fn
-    raise StageUnavailableError(f"stage '{stage}' is not available: no {stage}.run.run(input, out_dir, cfg) "
-                                "in this installation", field=stage)
-
-
-def stage_available(stage: str) -> bool:
-    try:
-        _stage_run(stage)
-        return True
-    except StageUnavailableError:
-        return False
 
 
 def _report_dict(rep: Any) -> dict:
@@ -65,7 +34,7 @@ def decode(archived_manifest: str, cfg, progress: Callable[[float], None] | None
     """Level 0 of the pass into ``work/l0/<pass_id>/``. A *failed* decode raises
     DecodeError (the flow stops); data loss is reported, not raised."""
     import json
-    run = _stage_run("decode")
+    from decode.run import run
     out = cfg.directory("work") / "l0"
     out.mkdir(parents=True, exist_ok=True)
     total = sum(int(c["bytes"]) for c in json.loads(Path(archived_manifest).read_text())["channels"]) or 1
@@ -102,7 +71,7 @@ def _terrain(cfg, dem, geoid) -> dict:
 def level1(level0_dir: str, cfg, dem: str | None = None, geoid: str | None = None) -> dict:
     """Level-1 scenes of the pass under ``work/l1/<pass_id>/``, with their catalogue metadata."""
     from orchestration.catalogue.products import level1_scenes
-    run = _stage_run("level1")
+    from level1.run import run
     out = cfg.directory("work") / "l1"
     out.mkdir(parents=True, exist_ok=True)
     t = _terrain(cfg, dem, geoid)
@@ -123,7 +92,7 @@ def ortho(level1_scene: str, pass_id: str, cfg, level1_md: dict, dem: str | None
           geoid: str | None = None) -> dict:
     """Ortho products of one Level-1 scene under ``products/<pass_id>/<scene>/``."""
     from orchestration.catalogue.products import ortho_metadata
-    run = _stage_run("ortho")
+    from ortho.stage import run
     out = cfg.directory("products") / pass_id
     out.mkdir(parents=True, exist_ok=True)
     t = _terrain(cfg, dem, geoid)

@@ -4,7 +4,7 @@ Each verb lives in ``srd/commands/<verb>.py`` exposing ``register(subparsers)``;
 module is imported only when listed in :data:`VERBS`, and stage code is imported inside
 the verb's handler so ``srd --help`` stays fast. Exit codes:
 
-* 0 success; 1 unexpected failure; 2 usage error (argparse);
+* 0 success; 1 unexpected failure; 2 usage error (argparse); 11 a station service could not start;
 * 3 configuration error; 4 missing key; 5 bad telemetry/manifest; 6 decode error;
 * 7 product/geometry error; 8 storage error; 9 catalogue error; 10 completed with data loss
   (e.g. uncorrectable frames), see the report.

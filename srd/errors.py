@@ -121,3 +121,9 @@ class CatalogueError(SrdError, RuntimeError):
     """The catalogue store refused or failed an operation."""
 
     exit_code = 9
+
+
+class ServiceError(SrdError, RuntimeError):
+    """A station service (Prefect server, HTTP server, STAC API) could not be started."""
+
+    exit_code = 11

@@ -15,8 +15,6 @@ Frames used by the instrument model (documented once, used by simulator and leve
 """
 from __future__ import annotations
 
-import datetime as dt
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -435,10 +433,6 @@ class StationConfig(_Frozen):
 
     def directory(self, name: str) -> Path:
         return self.paths.resolved(name)
-
-    @cached_property
-    def loaded_at(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
 
     def public_dict(self) -> dict:
         """JSON-able view for ``srd config show``: key files are named, never read."""

@@ -70,8 +70,7 @@ def show(args) -> int:
     if args.json:
         emit_json(d)
     else:
-        import tomllib  # noqa: F401  (TOML writing is not in stdlib; print an indented view)
-        _print_tree(d)
+        _print_tree(d)          # an indented view (the stdlib cannot write TOML)
     for w in warns:
         print(f"warning: {w}", file=sys.stderr)
     return 0

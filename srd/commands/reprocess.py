@@ -51,7 +51,6 @@ def _bound(s: str, end: bool):
 
 def run(args) -> int:
     import hashlib
-    import time
 
     from srd.cli import emit_json, load_station_config
     from telemetry.ingest import list_archived

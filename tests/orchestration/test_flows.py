@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestration.stages import stage_available
 from tests.orchestration.conftest import write_scene
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,35 +217,26 @@ def test_landed_pass_is_processed_unattended_and_rerun_recomputes_nothing(statio
     table = json.loads(arts[f"decode-report-{pid.lower().replace('_', '-')}"]["data"])
     assert [r["CADUs"] for r in table] == [c["cadus"] for c in rep["channels"]] and table[0]["CADUs"] > 0
     assert any(k.startswith("pass-progress-") for k in arts)
-    if stage_available("level1") and stage_available("ortho"):
-        assert run["state"]["type"] == "COMPLETED", run["state"]
-        from orchestration.catalogue.embedded import EmbeddedCatalogue
-        from orchestration.catalogue.base import SearchQuery
-        items = EmbeddedCatalogue(root / "catalogue").search(SearchQuery.build())
-        assert {i["collection"] for i in items} == {"spot-6-primary", "spot-6-ortho"}
-        for i in items:
-            stac_validator.validate(i)
-            assert i["properties"]["srd:pass_id"] == pid
-        # the UI artifacts: scene table with cloud cover, quicklook image served over HTTP
-        arts = api.artifacts(run["id"])
-        imgs = [a for a in arts if a["type"] == "image"]
-        assert imgs and httpx.get(imgs[0]["data"].strip('"')).headers["content-type"] == "image/png"
-        assert any((a.get("key") or "").startswith("scenes-") for a in arts)
-        # the operator's page renders: headless Chromium screenshot of the flow run page
-        ui = prefect_api.removesuffix("/api")
-        shot = station.toml.parent / "flow_run.png"
-        r = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                            "--window-size=1600,1100", "--virtual-time-budget=20000", f"--screenshot={shot}",
-                            f"{ui}/runs/flow-run/{run['id']}"], capture_output=True, timeout=180)
-        assert r.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
-    else:
-        # not built yet: the run stops at that stage and says so (nothing faked)
-        missing = "level1" if not stage_available("level1") else "ortho"
-        assert run["state"]["type"] == "FAILED"
-        failed = [t for t in tasks.values() if t["state"]["type"] == "FAILED"]
-        assert [t["name"].split("-")[0] for t in failed] == [missing]
-        assert f"stage '{missing}' is not available" in api.c.get(f"/flow_runs/{run['id']}").json()["state"]["message"] \
-            or missing in run["state"]["message"]
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    from orchestration.catalogue.embedded import EmbeddedCatalogue
+    from orchestration.catalogue.base import SearchQuery
+    items = EmbeddedCatalogue(root / "catalogue").search(SearchQuery.build())
+    assert {i["collection"] for i in items} == {"spot-6-primary", "spot-6-ortho"}
+    for i in items:
+        stac_validator.validate(i)
+        assert i["properties"]["srd:pass_id"] == pid
+    # the UI artifacts: scene table with cloud cover, quicklook image served over HTTP
+    arts = api.artifacts(run["id"])
+    imgs = [a for a in arts if a["type"] == "image"]
+    assert imgs and httpx.get(imgs[0]["data"].strip('"')).headers["content-type"] == "image/png"
+    assert any((a.get("key") or "").startswith("scenes-") for a in arts)
+    # the operator's page renders: headless Chromium screenshot of the flow run page
+    ui = prefect_api.removesuffix("/api")
+    shot = station.toml.parent / "flow_run.png"
+    r = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        "--window-size=1600,1100", "--virtual-time-budget=20000", f"--screenshot={shot}",
+                        f"{ui}/runs/flow-run/{run['id']}"], capture_output=True, timeout=180)
+    assert r.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
     # the same pass again (the terminal re-announces it): finished stages are cached
     again = api.run_deployment("process_pass/srd", {"manifest": str(root / "landing" / f"{pid}.json")})
     run2 = api.wait_run(again["id"])
@@ -254,8 +244,6 @@ def test_landed_pass_is_processed_unattended_and_rerun_recomputes_nothing(statio
     assert st["ingest"] == "Cached" and st["decode"] == "Cached", st
     assert sorted(p.name for p in arch.iterdir()) == sorted(
         [f"{pid}.json", f"{pid}_A.bin", f"{pid}_B.bin", "SHA256SUMS"])
-    if not (stage_available("level1") and stage_available("ortho")):
-        return
     # every stage cached, and the catalogue got nothing twice
     assert all(v in ("Cached", "Completed") for v in st.values()) and st["level1"] == "Cached"
     # a reprocessing campaign from the ortho stage: ortho recomputed, earlier stages cached
@@ -469,8 +457,6 @@ def test_killing_the_worker_mid_pass_and_restarting_completes_it(prefect_api, tm
 
 @pytest.mark.slow
 def test_landed_pass_reaches_pgstac_served_by_stac_fastapi(prefect_api, pgstac_dsn, stac_validator, tmp_path):
-    if not (stage_available("level1") and stage_available("ortho")):
-        pytest.fail("level1/ortho stages are not available: nothing can reach the catalogue")
     from pystac_client import Client
 
     from orchestration.catalogue.base import SearchQuery
@@ -509,9 +495,8 @@ def test_srd_process_runs_the_pass_and_a_rerun_publishes_nothing_twice(prefect_a
         outs.append(json.loads(r.stdout))
     # the second run's ingest is the cached result of the first (nothing recomputed)
     assert outs[0]["stages"] == outs[1]["stages"] and outs[0]["stages"]["ingest"] == "archived"
-    if stage_available("level1") and stage_available("ortho"):
-        assert outs[0]["published"]["created"] == len(outs[0]["items"]) > 0
-        assert outs[1]["published"] == {"created": 0, "replaced": 0, "unchanged": len(outs[0]["items"])}
+    assert outs[0]["published"]["created"] == len(outs[0]["items"]) > 0
+    assert outs[1]["published"] == {"created": 0, "replaced": 0, "unchanged": len(outs[0]["items"])}
     runs = Api(prefect_api).flow_runs(pid, "process_pass")
     st = _states(Api(prefect_api).task_runs(runs[-1]["id"]))
     assert st["ingest"] == "Cached" and st["decode"] == "Cached"
