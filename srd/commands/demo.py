@@ -73,7 +73,7 @@ def run(args) -> int:
                    compression=args.compression, impairments=Impairments(ber=args.ber, seed=1),
                    dem=dem, geoid=geoid)
     manifest = cfg.directory("landing") / f"{sim.pass_id}.json"
-    say(f"    {sim.pass_id}: {sim.summary}")
+    say(f"    {sim.summary}")
     say("2/3 process_pass flow (ingest → decode → level1 → ortho → publish) through Prefect")
     summary = process_pass(str(manifest), str(cfg.source), dem=str(dem) if dem else None,
                            geoid=str(geoid) if geoid else None)
