@@ -32,8 +32,9 @@ from level1.dem import Dem
 from level1.geometry import PerfectSensor, build_perfect_sensor, housekeeping_period, line_timing, swath_limits
 from level1.level0 import Level0, read_level0
 from level1.product import datetime_code, write_cog, write_dimap
-from level1.quality_algo import CLOUD_BLUE_MIN, CLOUD_NDVI_MAX, CLOUD_RED_MIN, CLOUD_WHITENESS_MAX, \
-    block_mean, cloud_mask, misregistration
+from level1.cloud_algo import METHOD as CLOUD_METHOD
+from level1.cloud_algo import cloud_cover, cloud_mask
+from level1.quality_algo import block_mean, misregistration
 from level1.resample_algo import ground_nodes, module_nodes, node_axis, resample_band
 from level1.rpc import fit_rpc
 from level1.sensor_model import Attitude, DetectorArray, Ephemeris, PushbroomModel, geodetic_to_ecef, \
@@ -42,9 +43,6 @@ from srd.errors import ConfigError, ProductError
 from srd.timescale import gps_to_utc, iso_utc
 
 MS_BANDS = ("B0", "B1", "B2", "B3")
-CLOUD_METHOD = (f"VNIR threshold test: blue>{CLOUD_BLUE_MIN} and red>{CLOUD_RED_MIN} TOA reflectance, "
-                f"whiteness<{CLOUD_WHITENESS_MAX}, NDVI<{CLOUD_NDVI_MAX}, dilated 1 MS pixel "
-                "(snow/ice not separable without SWIR)")
 
 
 @dataclass(frozen=True)
@@ -540,11 +538,10 @@ def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_
     ms_shape = (rows // r, cols // r)
     cloud = np.zeros(ms_shape, bool)
     if all(b in MS for b in MS_BANDS):
-        step_c = 2048
-        for a in range(0, ms_shape[0], step_c):          # row chunks with a 1-row halo (dilation)
-            lo, hi = max(0, a - 1), min(ms_shape[0], a + step_c + 1)
-            c = cloud_mask(*(to_refl(b, MS[b][lo:hi]) for b in MS_BANDS))
-            cloud[a:min(ms_shape[0], a + step_c)] = c[a - lo:a - lo + min(step_c, ms_shape[0] - a)]
+        step_c = 2048                                     # per-pixel test: row chunks bound the memory
+        for a in range(0, ms_shape[0], step_c):
+            z = min(ms_shape[0], a + step_c)
+            cloud[a:z] = cloud_mask(*(to_refl(b, MS[b][a:z]) for b in MS_BANDS))
     ms_flags = np.zeros(ms_shape, np.uint8)
     for b in ms_bands:
         ms_flags |= MF[b]
@@ -552,7 +549,7 @@ def _write_scene(ps: PerfectSensor, s0: int, rows: int, strips, bands, ins, sat_
     valid_ms = np.ones(ms_shape, bool)
     for b in ms_bands:
         valid_ms &= np.isfinite(MS[b])
-    cloud_pct = float(100.0 * cloud[valid_ms].mean()) if valid_ms.any() else 0.0
+    cloud_pct = cloud_cover(cloud, valid_ms)
     mis = misregistration(pan_ms, MS, 1) if MS else {}
     # output values
     if opt.output == "dn":
