@@ -98,7 +98,9 @@ def run(args) -> int:
         emit_json(result)
         return 0
     for it in items:
-        print(f"    {it['collection']:<22s} {it['id']:<60s} cloud {it['eo:cloud_cover']}")
+        cc = it["eo:cloud_cover"]
+        print(f"    {it['collection']:<16s} {it['id']:<40s} cloud cover "
+              + (f"{cc:.1f} %" if cc is not None else "n/a"))
     print(f"{len(items)} catalogue item(s) over {['%.4f' % v for v in bbox]}; products under {cfg.paths.root}")
     if api:
         print(f"Prefect UI: {result['prefect_ui']}/runs")
