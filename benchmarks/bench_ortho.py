@@ -85,7 +85,7 @@ def engine(args) -> None:
     import rasterio
     from affine import Affine
     from ortho.cog import TiledSink
-    from ortho.dem import load_heights
+    from level1.dem import load_heights
     from ortho.grid_algo import OutputGrid, build_location_grid
     from ortho.source import FileSource, find_rpc
     from ortho.tiling import ortho_dask, stream_to

@@ -18,5 +18,8 @@ Follow one datatake through :func:`level1.run.run`:
    masks + RPC side files + DIMAP-like XML written (:mod:`level1.product`).
 
 The RPC module is also the project's RPC library (read DIMAP/.geom/_RPC.TXT/GDAL, evaluate,
-invert, write, fit) used by ``ortho/``.
+invert, write, fit) used by ``ortho/``; so are the terrain module (:mod:`level1.dem`: DEM tiles,
+EGM96 geoid, nearest-valid void filling), the resampling kernels
+(:mod:`level1.resample_kernels`) and the sub-pixel registration (:mod:`level1.quality_algo`).
+``level1`` never imports ``ortho``.
 """

@@ -1,4 +1,4 @@
-"""Output map grid and the inverse-location grid (numpy; kernels in :mod:`ortho.resample_kernels`).
+"""Output map grid and the inverse-location grid (numpy; kernels in :mod:`level1.resample_kernels`).
 
 Inverse location (ground → image) of every output pixel through a rigorous model is costly;
 as OTB's ``opt.gridspacing`` and GDAL's approximate transformer do, the model is evaluated on
@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from ortho import resample_kernels as K
+from level1 import resample_kernels as K
 from srd.errors import GeometryError
 
 #: ground → image model: (lon°, lat°, h m above WGS84) arrays → (col, row) pixel arrays
@@ -199,7 +199,7 @@ def _levels(project: Projector, lon, lat, h_min: float, h_max: float, tol_px: fl
 def build_location_grid(project: Projector, grid: OutputGrid, heights, *, tol_px: float = 0.01,
                         step: int | None = None, start_step: int = 64, min_step: int = 2,
                         n_check: int = 6, check_size: int = 48, seed: int = 0) -> LocationGrid:
-    """Build the grid for ``project`` over ``grid`` with ``heights`` (:class:`ortho.dem.Heights`).
+    """Build the grid for ``project`` over ``grid`` with ``heights`` (:class:`level1.dem.Heights`).
 
     Without ``step`` the spacing starts at ``start_step`` output pixels and halves until the
     measured end-to-end error (see module doc) is ≤ ``tol_px``; ``min_step`` is the floor. The

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ortho import pansharpen_kernels as PK
-from ortho import resample_kernels as K
+from level1 import resample_kernels as K
 
 METHODS = ("brovey", "gsa", "mtf-glp-hpm")
 #: generic MTF gains at Nyquist for sensors without a profile (Vivone et al. 2015, Table I:
@@ -106,7 +106,7 @@ def upsample(img: np.ndarray, ratio: int, shape: tuple[int, int], method: str = 
     ``cubic`` (Keys, a = −0.5, the ortho kernel) runs separably, polyphase
     (:func:`ortho.pansharpen_kernels.upsample_polyphase`, edges replicated; :func:`_upsample_axis`
     is the numpy statement of the same); other methods go through
-    :func:`ortho.resample_kernels.resample`."""
+    :func:`level1.resample_kernels.resample`."""
     a = np.asarray(img, np.float64)
     H, W = shape
     if method == "cubic":

@@ -251,7 +251,7 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
     """
     from ortho import cog as C
     from ortho import pansharpen_algo as PS
-    from ortho.dem import load_heights
+    from level1.dem import load_heights
     from ortho.grid_algo import OutputGrid, build_location_grid, from_lonlat, utm_crs
     from ortho.source import FileSource
     from ortho.tiling import TileStats, ortho_dask, stream_to
@@ -308,7 +308,7 @@ def run(source: str | Path, out_dir: str | Path, cfg=None, *, ms: str | Path | N
         bl = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
         heights = load_heights(dem, geoid=geoid, height=height, bounds_lonlat=bl,
                                default_height=r.height_off)
-    from ortho.dem import HeightWarning
+    from level1.dem import HeightWarning
     for w in wl:
         if issubclass(w.category, HeightWarning):
             warn_list.append(str(w.message))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ortho import resample_kernels as K
+from level1 import resample_kernels as K
 
 
 @dataclass
@@ -59,7 +59,7 @@ def ortho_block(y0: int, x0: int, ny: int, nx: int, source, loc, heights, method
                 out_dtype, stats: TileStats | None = None, shift=(0.0, 0.0)) -> np.ndarray:
     """One output tile: (bands + 1, ny, nx) of ``out_dtype``, the last plane the validity
     (0 / 255). ``source``: :class:`ortho.source.FileSource` or ``ArraySource``; ``loc``:
-    :class:`ortho.grid_algo.LocationGrid`; ``heights``: :class:`ortho.dem.Heights`;
+    :class:`ortho.grid_algo.LocationGrid`; ``heights``: :class:`level1.dem.Heights`;
     ``shift`` (dy, dx) output pixels: the source is sampled where the output pixel
     (y + dy, x + dx) falls (co-registration correction)."""
     code, radius = K.METHODS[method]

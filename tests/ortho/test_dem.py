@@ -1,4 +1,4 @@
-"""Heights (ortho/dem.py): SRTM + EGM96 against PROJ's own geoid-grid transformation."""
+"""Heights (level1/dem.py, used by ortho): SRTM + EGM96 against PROJ's own geoid-grid transformation."""
 from __future__ import annotations
 
 import warnings
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from ortho.dem import HeightWarning, geoid_undulation, load_heights
+from level1.dem import HeightWarning, geoid_undulation, load_heights
 from srd.errors import ProductError
 
 BOUNDS = (5.17, 44.19, 5.22, 44.24)

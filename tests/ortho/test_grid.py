@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ortho.dem import load_heights
+from level1.dem import load_heights
 from ortho.grid_algo import OutputGrid, build_location_grid, utm_crs
 from ortho.source import find_rpc
 from srd.errors import GeometryError

@@ -74,7 +74,7 @@ def _ramp(shape):
 
 def test_positions_match_gdal_transformer_exactly(ventoux, ref_grid, cfg, tmp_path):
     """Every output pixel's source position vs GDAL's exact RPC+DEM+geoid transformer."""
-    from ortho.dem import load_heights
+    from level1.dem import load_heights
     from ortho.grid_algo import build_location_grid
     from ortho.source import find_rpc
     ramp_src = write_rpc_copy(ventoux["pan"], ventoux["pan_geom"], tmp_path / "ramp.tif", _ramp((500, 500)))
@@ -97,7 +97,7 @@ def test_positions_match_gdal_transformer_exactly(ventoux, ref_grid, cfg, tmp_pa
 
 def test_positions_match_otb(ventoux, gdal_pan, ref_grid, tmp_path):
     """Same with OTB (its own displacement grid at 1 output pixel, linear interpolator)."""
-    from ortho.dem import load_heights
+    from level1.dem import load_heights
     from ortho.grid_algo import build_location_grid
     from ortho.source import find_rpc
     import rasterio

@@ -91,7 +91,7 @@ def test_tiling_does_not_change_the_result(ventoux, cfg, tmp_path, full):
 
 def test_lazy_xarray_tiles_compute_only_what_is_asked(ventoux, full):
     """ortho_dask is lazy: a window via xarray computes only its blocks and equals the product."""
-    from ortho.dem import load_heights
+    from level1.dem import load_heights
     from ortho.grid_algo import OutputGrid, build_location_grid
     from ortho.source import FileSource, find_rpc
     from ortho.tiling import TileStats, ortho_dask

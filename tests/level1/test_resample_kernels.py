@@ -1,4 +1,4 @@
-"""Resampling and location kernels (ortho/resample_kernels.py), jitted and via .py_func.
+"""Resampling and location kernels (level1/resample_kernels.py, shared with ortho), jitted and via .py_func.
 
 Peer: GDAL's warper (rasterio.warp.reproject) resampling the same image on a grid shifted by a
 sub-pixel translation — the same Keys cubic / Lanczos-3 / bilinear kernels must agree.
@@ -11,7 +11,7 @@ import rasterio
 from affine import Affine
 from rasterio.warp import Resampling, reproject
 
-from ortho import resample_kernels as K
+from level1 import resample_kernels as K
 
 ENGINES = [K.resample, K.resample.py_func]
 
@@ -139,3 +139,18 @@ def test_locate_uses_fallback_height_off_dem():
     dc = np.full((2, 2), 5.0)          # every node far off the 2x2 DEM
     nf = K.locate(0.0, 0.0, 1, gcol, grow, np.array([0.0, 10.0]), dem, dc, dc, 7.0, col, row, h)
     assert nf == 4 and np.all(h == 7.0) and np.allclose(col, 0.7)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_level1_keys_weights_are_the_keys_kernel(jit):
+    """level1's module resampling uses the same Keys (a = −0.5) taps as ortho's CUBIC:
+    weights of taps −1, 0, 1, 2 equal the kernel at distances 1+f, f, 1−f, 2−f, sum to 1."""
+    kw = K.keys_weights if jit else K.keys_weights.py_func
+    w = np.empty(4)
+    for f in np.linspace(0.0, 0.999, 37):
+        kw(f, w)
+        ref = [K._keys_cubic.py_func(f - (k - 1)) for k in range(4)]
+        np.testing.assert_allclose(w, ref, rtol=0, atol=1e-14)
+        assert abs(w.sum() - 1.0) < 1e-14
+    kw(0.0, w)
+    np.testing.assert_array_equal(w, [0.0, 1.0, 0.0, 0.0])
