@@ -1,5 +1,6 @@
-"""Quality measurements of a Level-1 scene (numpy): residual band misregistration by image
-correlation, and the cloud mask.
+"""Quality measurements (numpy): residual band misregistration by image correlation, the cloud
+mask, and the project's sub-pixel registration functions (also used by ortho's co-registration
+checks and tests — :mod:`ortho.quality_algo` re-exports them).
 
 Misregistration: each MS band is compared with the PAN band block-averaged to the MS grid
 (same perfect-sensor geometry), tile by tile: **phase correlation** (Kuglin & Hines 1975) gives
@@ -20,8 +21,18 @@ VNIR bands available here — no thermal or SWIR band):
 * not vegetated: NDVI = (NIR − red)/(NIR + red) < 0.25;
 * the mask is dilated by one MS pixel (cloud edges). Snow and ice also pass this test (no
   SWIR to tell them apart) — a known limitation stated in the metadata.
+
+Two sub-pixel matchers share the phase-correlation core (:func:`_cross_power`):
+:func:`register` (parabolic peak, Lucas–Kanade refinement, returns the correlation after
+alignment; used for band misregistration) and :func:`phase_shift` / :func:`windowed_shifts`
+(Guizar-Sicairos, Thurman & Fienup 2008, Opt. Lett. 33(2): upsampled-DFT peak, then
+Gauss-Newton least-squares matching with gain/offset (Lucas & Kanade 1981; Gruen 1985), NaN
+when a window has no 2-D structure; used by ortho). They differ on purpose in their refinement
+and rejection rules; merging them would change the reported figures of one stage.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -32,17 +43,21 @@ CLOUD_WHITENESS_MAX = 0.4
 CLOUD_NDVI_MAX = 0.25
 
 
+def _cross_power(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Normalised cross-power spectrum ``A·B*/|A·B*|`` of the mean-removed, Hann-windowed
+    images (Kuglin & Hines 1975): its inverse FFT peaks at the shift d with a(x) ≈ b(x − d)."""
+    w = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
+    A = np.fft.fft2((a - a.mean()) * w)
+    B = np.fft.fft2((b - b.mean()) * w)
+    R = A * np.conj(B)
+    R /= np.maximum(np.abs(R), 1e-12)
+    return R
+
+
 def phase_correlation(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """Shift (drow, dcol) that moves ``b`` onto ``a`` (a(x) ≈ b(x − d)), and the peak height
     (0..1). Hann-windowed, normalised cross-power spectrum, parabolic sub-pixel fit."""
-    a = a - a.mean()
-    b = b - b.mean()
-    w = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
-    A = np.fft.fft2(a * w)
-    B = np.fft.fft2(b * w)
-    R = A * np.conj(B)
-    R /= np.maximum(np.abs(R), 1e-12)
-    c = np.real(np.fft.ifft2(R))
+    c = np.real(np.fft.ifft2(_cross_power(a, b)))
     i, j = np.unravel_index(int(np.argmax(c)), c.shape)
     peak = float(c[i, j])
 
@@ -88,6 +103,140 @@ def register(a: np.ndarray, b: np.ndarray, iterations: int = 8) -> tuple[float, 
     bs = ndimage.shift(b, d, order=3, mode="nearest")[m:-m, m:-m]
     cc = float(np.corrcoef(a[m:-m, m:-m].ravel(), bs.ravel())[0, 1])
     return float(d[0]), float(d[1]), cc
+
+
+# ---------------------------------------------------------------- registration (ortho checks)
+
+def _upsampled_dft(data: np.ndarray, region: int, factor: float, offsets) -> np.ndarray:
+    """DFT of ``data`` on a ``region``² neighbourhood upsampled by ``factor`` (Guizar-Sicairos)."""
+    for n, off in zip(data.shape[::-1], offsets[::-1]):
+        kern = np.exp(-2j * np.pi * (np.arange(region) - off)[:, None] * np.fft.fftfreq(n, factor))
+        data = np.tensordot(kern, data, axes=(1, -1))
+    return data
+
+
+def phase_shift(ref: np.ndarray, mov: np.ndarray, upsample: int = 20, margin: int = 4,
+                iterations: int = 20, min_structure: float = 0.02) -> tuple[float, float]:
+    """Sub-pixel translation (dy, dx) in pixels such that ``mov(y, x) ≈ ref(y − dy, x − dx)``
+    (``mov`` is ``ref`` moved by (dy, dx)).
+
+    Two steps: phase correlation with an upsampled DFT (Guizar-Sicairos et al. 2008) gives the
+    shift to 1/``upsample`` px — but its Hann taper pulls estimates towards zero by up to
+    ~0.1 px, which would flatter agreement tests — so it is refined by least-squares matching
+    (Gauss-Newton on ``ref ≈ a·mov(y + dy, x + dx) + b``, cubic B-spline resampling of ``mov``,
+    gain/offset free, ``margin`` border pixels excluded), which is unbiased for small shifts.
+
+    Returns (NaN, NaN) when the window has no 2-D structure (smallest/largest eigenvalue of its
+    gradient structure tensor < ``min_structure``: flat fields, straight edges) or when the
+    refinement leaves the correlation peak by more than 1 px.
+    """
+    from scipy.ndimage import map_coordinates, spline_filter
+    ref = np.asarray(ref, np.float64)
+    mov = np.asarray(mov, np.float64)
+    # aperture check: a window without 2-D structure (flat, or edges of one direction) has no
+    # defined shift — NaN rather than a number
+    gyr, gxr = np.gradient(ref)
+    T = np.array([[np.sum(gyr * gyr), np.sum(gyr * gxr)], [np.sum(gyr * gxr), np.sum(gxr * gxr)]])
+    ev = np.linalg.eigvalsh(T)
+    if not (ev[0] > 1e-12 and ev[0] > min_structure * ev[1]):
+        return float("nan"), float("nan")
+    dy, dx = _phase_shift_once(ref, mov, upsample)
+    dy0, dx0 = dy, dx
+    H, W = ref.shape
+    m = margin + int(np.ceil(max(abs(dy), abs(dx))))
+    if H - 2 * m < 4 or W - 2 * m < 4:
+        return dy, dx
+    yy, xx = np.mgrid[m:H - m, m:W - m].astype(np.float64)
+    r = ref[m:H - m, m:W - m].ravel()
+    gy_img, gx_img = np.gradient(mov)
+    # cubic B-spline coefficients once; each iteration only evaluates them
+    cm, cgy, cgx = (spline_filter(x, order=3, mode="nearest") for x in (mov, gy_img, gx_img))
+    a, b = 1.0, 0.0
+    for _ in range(iterations):
+        coords = [yy + dy, xx + dx]
+        ms = map_coordinates(cm, coords, order=3, mode="nearest", prefilter=False).ravel()
+        gy = map_coordinates(cgy, coords, order=3, mode="nearest", prefilter=False).ravel()
+        gx = map_coordinates(cgx, coords, order=3, mode="nearest", prefilter=False).ravel()
+        A = np.stack([a * gy, a * gx, ms, np.ones_like(ms)], axis=1)
+        res = r - (a * ms + b)
+        upd, *_ = np.linalg.lstsq(A, res, rcond=None)
+        dy += upd[0]
+        dx += upd[1]
+        a += upd[2]
+        b += upd[3]
+        if not (np.isfinite(dy) and np.isfinite(dx)) or abs(dy - dy0) > 1.0 or abs(dx - dx0) > 1.0:
+            return float("nan"), float("nan")       # diverged: the match is not trustworthy
+        if abs(upd[0]) < 1e-5 and abs(upd[1]) < 1e-5:
+            break
+    # ref(y) ≈ mov(y + d)  ⇔  mov(y) ≈ ref(y − d)
+    return float(dy), float(dx)
+
+
+def _phase_shift_once(ref: np.ndarray, mov: np.ndarray, upsample: int) -> tuple[float, float]:
+    """One phase-correlation estimate (same convention as :func:`phase_shift`)."""
+    R = _cross_power(ref, mov)
+    cc = np.fft.ifft2(R)
+    peak = np.array(np.unravel_index(np.argmax(np.abs(cc)), cc.shape), np.float64)
+    shape = np.array(cc.shape, np.float64)
+    peak[peak > shape // 2] -= shape[peak > shape // 2]
+    peak = np.round(peak * upsample) / upsample
+    region = int(np.ceil(upsample * 1.5))
+    centre = np.fix(region / 2.0)
+    up = _upsampled_dft(R.conj(), region, upsample, centre - peak * upsample).conj()
+    m = np.array(np.unravel_index(np.argmax(np.abs(up)), up.shape), np.float64) - centre
+    s = peak + m / upsample
+    return float(-s[0]), float(-s[1])
+
+
+@dataclass(frozen=True)
+class ShiftStats:
+    """Per-window sub-pixel shifts of one image against another (pixels)."""
+
+    windows: int
+    mean_dy: float
+    mean_dx: float
+    mean_px: float          # mean |shift| over windows
+    max_px: float           # max |shift|
+    rms_px: float
+    median_dy: float = 0.0
+    median_dx: float = 0.0
+    rejected: int = 0       # textured windows without a trustworthy match (see phase_shift)
+    se_dy: float = 0.0      # robust standard errors of the medians (1.253·1.4826·MAD/√n)
+    se_dx: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def windowed_shifts(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None = None, *,
+                    window: int = 64, step: int | None = None, min_std: float = 1e-6) -> ShiftStats:
+    """:func:`phase_shift` on a lattice of ``window``² windows fully inside ``valid`` whose
+    reference has texture (std > ``min_std``); statistics over the windows with a trustworthy
+    match (the others are counted in ``rejected``)."""
+    step = step or window
+    H, W = ref.shape
+    v = np.ones((H, W), bool) if valid is None else valid.astype(bool)
+    sh = []
+    for y in range(0, H - window + 1, step):
+        for x in range(0, W - window + 1, step):
+            if not v[y:y + window, x:x + window].all():
+                continue
+            a = ref[y:y + window, x:x + window]
+            if np.std(a) <= min_std:
+                continue
+            sh.append(phase_shift(a, mov[y:y + window, x:x + window]))
+    s = np.array(sh).reshape(-1, 2)
+    ok = np.isfinite(s).all(axis=1)
+    if not ok.any():
+        raise ValueError("no valid textured window to correlate")
+    rejected = int((~ok).sum())
+    s = s[ok]
+    mag = np.hypot(s[:, 0], s[:, 1])
+    med = np.median(s, axis=0)
+    se = 1.253 * 1.4826 * np.median(np.abs(s - med), axis=0) / np.sqrt(len(s))
+    return ShiftStats(len(s), float(s[:, 0].mean()), float(s[:, 1].mean()), float(mag.mean()),
+                      float(mag.max()), float(np.sqrt((mag ** 2).mean())), float(med[0]),
+                      float(med[1]), rejected, float(se[0]), float(se[1]))
 
 
 def block_mean(img: np.ndarray, k: int) -> np.ndarray:
