@@ -1,5 +1,5 @@
-"""Quality measurements (numpy): residual band misregistration by image correlation, the cloud
-mask, and the project's sub-pixel registration functions (also used by ortho's co-registration
+"""Quality measurements (numpy): residual band misregistration by image correlation, and the
+project's sub-pixel registration functions (also used by ortho's co-registration
 checks and tests — :mod:`ortho.quality_algo` re-exports them).
 
 Misregistration: each MS band is compared with the PAN band block-averaged to the MS grid
@@ -11,16 +11,6 @@ are skipped. The median shift per band (MS pixels, +row = along track, +col = ac
 and its spread are reported. Spectral differences between bands bias single tiles, not the
 median.
 
-Cloud mask (documented threshold test, in the spirit of ACCA / Fmask's first pass on the four
-VNIR bands available here — no thermal or SWIR band):
-
-* bright: TOA reflectance blue > 0.22 **and** red > 0.22 (thick clouds are bright in the
-  visible; bright soils are usually not bright in the blue);
-* white: ``Σ|ρ_b − mean|/mean`` over the four bands < 0.4 (clouds are spectrally flat;
-  vegetation, water and soil are not);
-* not vegetated: NDVI = (NIR − red)/(NIR + red) < 0.25;
-* the mask is dilated by one MS pixel (cloud edges). Snow and ice also pass this test (no
-  SWIR to tell them apart) — a known limitation stated in the metadata.
 
 Two sub-pixel matchers share the phase-correlation core (:func:`_cross_power`):
 :func:`register` (parabolic peak, Lucas–Kanade refinement, returns the correlation after
@@ -36,11 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-
-CLOUD_BLUE_MIN = 0.22
-CLOUD_RED_MIN = 0.22
-CLOUD_WHITENESS_MAX = 0.4
-CLOUD_NDVI_MAX = 0.25
 
 
 def _cross_power(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -277,16 +262,3 @@ def misregistration(pan: np.ndarray, ms: dict[str, np.ndarray], ratio: int, tile
         else:
             out[name] = {"drow": None, "dcol": None, "spread": None, "tiles": 0}
     return out
-
-
-def cloud_mask(blue: np.ndarray, green: np.ndarray, red: np.ndarray, nir: np.ndarray) -> np.ndarray:
-    """Boolean cloud mask from TOA reflectances on one grid (NaN → not cloud)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        stack = np.stack([blue, green, red, nir])
-        mean = stack.mean(axis=0)
-        white = np.abs(stack - mean).sum(axis=0) / mean
-        ndvi = (nir - red) / (nir + red)
-        m = ((blue > CLOUD_BLUE_MIN) & (red > CLOUD_RED_MIN) & (white < CLOUD_WHITENESS_MAX)
-             & (ndvi < CLOUD_NDVI_MAX))
-    m &= np.all(np.isfinite(stack), axis=0)
-    return ndimage.binary_dilation(m, iterations=1) & np.all(np.isfinite(stack), axis=0)   # 4-connected

@@ -14,7 +14,7 @@ from level1 import resample_kernels as RK
 from level1.angles import sun_angles, view_angles
 from level1.geometry import line_timing
 from level1.level0 import BandData
-from level1.quality_algo import cloud_mask, misregistration, register
+from level1.quality_algo import misregistration, register
 from level1.resample_algo import node_axis
 from srd.errors import ProductError
 from srd.timescale import utc_to_gps
@@ -90,22 +90,6 @@ def test_register_and_misregistration_measure_known_shifts():
     assert res["B1"]["drow"] == pytest.approx(-0.3, abs=0.03)
     assert res["B1"]["dcol"] == pytest.approx(0.2, abs=0.03)
     assert res["B1"]["tiles"] >= 10
-
-
-def test_cloud_mask_threshold_test():
-    shp = (6, 6)
-
-    def f(*v):
-        return [np.full(shp, x) for x in v]
-    assert cloud_mask(*f(0.45, 0.46, 0.47, 0.50)).all()             # bright, white: cloud
-    assert not cloud_mask(*f(0.04, 0.07, 0.04, 0.35)).any()         # vegetation
-    assert not cloud_mask(*f(0.15, 0.22, 0.30, 0.34)).any()         # bright soil: not white in blue
-    assert not cloud_mask(*f(0.06, 0.05, 0.03, 0.01)).any()         # water
-    b, g, r, n = f(0.05, 0.07, 0.05, 0.30)
-    for a in (b, g, r, n):
-        a[2, 2] = 0.5
-    m = cloud_mask(b, g, r, n)
-    assert m[2, 2] and m[1, 2] and m.sum() == 5                     # dilated by one pixel (4-connected)
 
 
 def test_sun_and_view_angles_against_pyorbital():
