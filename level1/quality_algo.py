@@ -9,8 +9,7 @@ iterated with cubic-spline resampling) the sub-pixel part — phase correlation 
 and noisy on smooth textures. Tiles with little texture or a poor correlation after alignment
 are skipped. The median shift per band (MS pixels, +row = along track, +col = across track)
 and its spread are reported. Spectral differences between bands bias single tiles, not the
-median.
-
+median. (The cloud mask is :mod:`level1.cloud_algo`.)
 
 Two sub-pixel matchers share the phase-correlation core (:func:`_cross_power`):
 :func:`register` (parabolic peak, Lucas–Kanade refinement, returns the correlation after
