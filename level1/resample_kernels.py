@@ -323,10 +323,7 @@ def locate(y0: float, x0: float, step: int, gcol: np.ndarray, grow: np.ndarray,
                 if dc >= 0.0 and dr >= 0.0 and dc < DW - 1 and dr < DH - 1:
                     c0 = int(dc)
                     r0 = int(dr)
-                    fx = dc - c0
-                    fy = dr - r0
-                    z = ((1.0 - fy) * ((1.0 - fx) * dem[r0, c0] + fx * dem[r0, c0 + 1])
-                         + fy * ((1.0 - fx) * dem[r0 + 1, c0] + fx * dem[r0 + 1, c0 + 1]))
+                    z = _bilerp(dem, r0, c0, dr - r0, dc - c0)
                 else:
                     z = sample_bilinear(dem, dc, dr)          # last row/column, or off the DEM
             if not math.isfinite(z):
