@@ -16,8 +16,9 @@ voids sit in steep or shadowed terrain where the area mean can be hundreds of me
 
 Two views of the same heights:
 
-* :class:`Dem` (level1 geometry): one north-up raster in geographic WGS84 degrees, sampled by
-  the sensor kernels (:mod:`level1.sensor_kernels`); outside the grid the edge heights are
+* :class:`Dem` (level1 geometry): the same files/tiles (read by the same mosaic reader), in
+  geographic WGS84 degrees, as one north-up grid sampled by the sensor kernels
+  (:mod:`level1.sensor_kernels`); outside the grid the edge heights are
   extended (as the simulator's terrain does; level1 reports the fraction of the footprint
   outside), so every line of sight meets the surface.
 * :class:`Heights` (ortho): one file or a directory (or list) of GDAL-readable DEM tiles — SRTM
@@ -209,36 +210,33 @@ class Dem:
                    source=f"constant {h} m")
 
     @classmethod
-    def open(cls, path: str | Path, geoid: str | Path | None = None,
+    def open(cls, path, geoid: str | Path | None = None,
              bounds: tuple[float, float, float, float] | None = None) -> "Dem":
-        """Read a DEM (optionally only ``bounds`` = (west, south, east, north) degrees plus a
-        margin) and add the geoid undulation bilinearly interpolated from ``geoid``."""
+        """Read a DEM in geographic WGS84 degrees — a file, a directory of tiles or a list
+        (:func:`dem_files`, mosaicked as :func:`load_heights` does) — optionally only over
+        ``bounds`` = (west, south, east, north) degrees plus 4 DEM nodes, clipped to the tiles;
+        fill voids (:func:`fill_voids`) and add the geoid undulation of ``geoid``
+        (:func:`geoid_undulation`)."""
         import rasterio
         from rasterio.errors import RasterioIOError
-        from rasterio.windows import from_bounds
-        path = Path(path)
+        files = dem_files(path)
         try:
-            with rasterio.open(path) as ds:
-                if ds.crs is None or not ds.crs.is_geographic:
-                    raise ProductError("DEM must be in geographic WGS84 degrees", path=path,
-                                       field="crs")
-                win = None
-                if bounds is not None:
-                    w, s, e, n = bounds
-                    m = 4 * abs(ds.transform.a)
-                    win = from_bounds(w - m, s - m, e + m, n + m, ds.transform).round_offsets().round_lengths()
-                    win = win.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
-                a = ds.read(1, window=win, masked=True).astype(np.float64)
-                t = ds.window_transform(win) if win is not None else ds.transform
+            with rasterio.open(files[0]) as ds:
+                m = 4 * abs(ds.transform.a)
         except RasterioIOError as e:
-            raise ProductError(f"cannot read DEM ({e})", path=path) from None
-        except rasterio.errors.WindowError:
-            raise GeometryError("requested area is outside the DEM", path=path,
-                                field="bounds") from None
-        h = a.filled(np.nan)
+            raise ProductError(f"cannot read DEM ({e})", path=files[0]) from None
+        a, crs, t, cover = _read_mosaic(files, bounds, m, outside=GeometryError)
+        if not _to_crs(crs).is_geographic:
+            raise ProductError("DEM must be in geographic WGS84 degrees", path=files[0], field="crs")
+        rows = np.flatnonzero(cover.any(axis=1))
+        cols = np.flatnonzero(cover.any(axis=0))
+        if rows.size == 0 or cols.size == 0:
+            raise GeometryError("requested area is outside the DEM", path=files[0], field="bounds")
+        h = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        t = t * t.translation(cols[0], rows[0])
         if not np.isfinite(h).any():
-            raise GeometryError("DEM has no valid height over the area", path=path, field="bounds")
-        h, voids = fill_voids(h)
+            raise GeometryError("DEM has no valid height over the area", path=files[0], field="bounds")
+        h, voids = fill_voids(h)             # gaps between tiles too: every ray must meet ground
         gt = np.array([t.c, t.a, t.b, t.f, t.d, t.e], np.float64)
         if geoid is not None:
             ny, nx = h.shape
@@ -246,7 +244,7 @@ class Dem:
             lat = gt[3] + (np.arange(ny) + 0.5) * gt[5]
             L, P = np.meshgrid(lon, lat)
             h = h + geoid_undulation(geoid, L, P)
-        return cls(h, gt, source=str(path), voids=voids)
+        return cls(h, gt, source=", ".join(str(f) for f in files), voids=voids)
 
     def inside(self, lon_deg, lat_deg) -> np.ndarray:
         """True where points lie within the DEM grid (elsewhere :meth:`height` extends the
@@ -298,35 +296,16 @@ def fill_voids(h: np.ndarray, where: np.ndarray | None = None) -> tuple[np.ndarr
     return out, n
 
 
-def load_heights(dem=None, *, geoid: str | Path | None = None, height: float | None = None,
-                 bounds_lonlat: tuple[float, float, float, float] | None = None,
-                 default_height: float = 0.0, margin_deg: float = 0.01) -> Heights:
-    """Heights for the area ``bounds_lonlat`` (west, south, east, north, degrees).
-
-    * ``dem`` (file / directory / list): DEM tiles mosaicked over the bounds (+``margin_deg``);
-      with ``geoid`` their heights are taken as orthometric and converted to ellipsoidal.
-      An SRTM ``.hgt`` without ``geoid`` warns (SRTM is EGM96-referenced: the ortho would be
-      shifted by N·tan(incidence)). Voids inside the tiles take the nearest valid height
-      (:func:`fill_voids`, counted in ``voids``, :class:`HeightWarning`); ``height`` (default:
-      the mean DEM height of the area) serves points off the DEM tiles.
-    * no ``dem``: constant ``height`` (ellipsoidal); without ``height`` either, the constant
-      ``default_height`` with a :class:`HeightWarning`.
-    """
-    if dem is None:
-        if height is None:
-            warnings.warn(f"no DEM and no height given: using a constant {default_height:.1f} m "
-                          "above the ellipsoid (terrain relief will displace the ortho)",
-                          HeightWarning, stacklevel=2)
-            h = float(default_height)
-            return Heights(np.empty((0, 0)), None, None, h, f"constant {h:.1f} m (default)")
-        h = float(height)
-        return Heights(np.empty((0, 0)), None, None, h, f"constant {h:.1f} m")
+def _read_mosaic(files: list[Path], bounds_lonlat, margin_deg: float, outside=ProductError):
+    """DEM tiles mosaicked on the first tile's node lattice over ``bounds_lonlat`` (+
+    ``margin_deg``; everything without bounds): (heights float64 with NaN nodata, crs,
+    transform, cover) — ``cover`` marks the nodes inside some tile (nodata there is a void).
+    No tile near the bounds raises ``outside`` (an :mod:`srd.errors` class)."""
     import rasterio
     from rasterio.errors import RasterioIOError
     from rasterio.merge import merge
     from rasterio.warp import transform_bounds
 
-    files = dem_files(dem)
     datasets = []
     try:
         for f in files:
@@ -345,7 +324,8 @@ def load_heights(dem=None, *, geoid: str | Path | None = None, height: float | N
                     continue
             datasets.append(ds)
         if not datasets:
-            raise ProductError(f"no DEM tile covers the scene {bounds_lonlat}", path=files[0].parent)
+            raise outside(f"no DEM tile covers the scene {bounds_lonlat}", path=files[0].parent,
+                          field="bounds")
         crs = datasets[0].crs
         for ds in datasets[1:]:
             if ds.crs != crs:
@@ -377,6 +357,34 @@ def load_heights(dem=None, *, geoid: str | Path | None = None, height: float | N
             ds.close()
     a = arr[0].astype(np.float64)
     a[a == nod] = np.nan
+    return a, crs, transform, cover
+
+
+def load_heights(dem=None, *, geoid: str | Path | None = None, height: float | None = None,
+                 bounds_lonlat: tuple[float, float, float, float] | None = None,
+                 default_height: float = 0.0, margin_deg: float = 0.01) -> Heights:
+    """Heights for the area ``bounds_lonlat`` (west, south, east, north, degrees).
+
+    * ``dem`` (file / directory / list): DEM tiles mosaicked over the bounds (+``margin_deg``);
+      with ``geoid`` their heights are taken as orthometric and converted to ellipsoidal.
+      An SRTM ``.hgt`` without ``geoid`` warns (SRTM is EGM96-referenced: the ortho would be
+      shifted by N·tan(incidence)). Voids inside the tiles take the nearest valid height
+      (:func:`fill_voids`, counted in ``voids``, :class:`HeightWarning`); ``height`` (default:
+      the mean DEM height of the area) serves points off the DEM tiles.
+    * no ``dem``: constant ``height`` (ellipsoidal); without ``height`` either, the constant
+      ``default_height`` with a :class:`HeightWarning`.
+    """
+    if dem is None:
+        if height is None:
+            warnings.warn(f"no DEM and no height given: using a constant {default_height:.1f} m "
+                          "above the ellipsoid (terrain relief will displace the ortho)",
+                          HeightWarning, stacklevel=2)
+            h = float(default_height)
+            return Heights(np.empty((0, 0)), None, None, h, f"constant {h:.1f} m (default)")
+        h = float(height)
+        return Heights(np.empty((0, 0)), None, None, h, f"constant {h:.1f} m")
+    files = dem_files(dem)
+    a, crs, transform, cover = _read_mosaic(files, bounds_lonlat, margin_deg)
     a, voids = fill_voids(a, cover)
     fallback = float(height) if height is not None else None
     if geoid is not None:

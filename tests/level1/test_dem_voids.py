@@ -66,3 +66,28 @@ def test_fill_voids_limits_and_reports():
     assert np.isnan(h[0, 1])                              # input untouched
     out, n = fill_voids(np.full((2, 2), np.nan))
     assert n == 0 and np.isnan(out).all()
+
+
+def test_level1_dem_reads_tiles_like_ortho(void_dem, tmp_path):
+    """Dem.open shares load_heights' reader: a directory of two tiles (west/east halves of the
+    void DEM) gives the same grid and heights as the single file; outside → GeometryError."""
+    from srd.errors import GeometryError
+    with rasterio.open(void_dem) as ds:
+        z = ds.read(1)
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for name, c0 in (("west.tif", 0), ("east.tif", 10)):
+        with rasterio.open(tiles / name, "w", driver="GTiff", width=10, height=20, count=1,
+                           dtype="float32", crs="EPSG:4326", nodata=-32768,
+                           transform=from_origin(W + c0 * RES, N, RES, RES)) as d:
+            d.write(z[:, c0:c0 + 10], 1)
+    one, two = Dem.open(void_dem), Dem.open(tiles)
+    np.testing.assert_array_equal(two.gt, one.gt)
+    np.testing.assert_array_equal(two.heights, one.heights)
+    assert two.voids == one.voids == 40
+    sub = Dem.open(tiles, bounds=(W + 0.0123, N - 0.0077, W + 0.0151, N - 0.0052))
+    assert 4 <= sub.heights.shape[1] < 20 and sub.heights.shape[0] < 20
+    np.testing.assert_allclose(sub.height([W + 0.0137], [N - 0.0061]),
+                               one.height([W + 0.0137], [N - 0.0061]), atol=1e-9)
+    with pytest.raises(GeometryError, match="covers"):
+        Dem.open(tiles, bounds=(10.0, 10.0, 10.1, 10.1))
