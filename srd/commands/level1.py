@@ -25,7 +25,7 @@ def register(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     p.add_argument("level0", help="Level 0 directory (srd decode output: <out>/<pass_id>/)")
     p.add_argument("--out", required=True, metavar="DIR", help="Level-1 output directory")
-    p.add_argument("--dem", help="DEM (GDAL-readable, geographic; heights above the geoid if --geoid)")
+    p.add_argument("--dem", help="DEM file or directory of tiles (GDAL-readable, geographic; heights above the geoid if --geoid)")
     p.add_argument("--geoid", help="geoid undulation grid (e.g. egm96_15.gtx) added to the DEM")
     p.add_argument("--output", choices=("dn", "radiance", "reflectance"), default="dn",
                    help="pixel values: equalised DN uint16 (default; calibration in the metadata), "
