@@ -278,9 +278,9 @@ def _decode_channel(ch: _Channel, sat, sink: _Sink, ccsds_only: bool, chunk_byte
         frames=fs.frames, wrong_version=fs.wrong_version, wrong_scid=fs.wrong_scid,
         unexpected_vcid=fs.unexpected_vcid, idle_frames=fs.idle_frames,
         scids_seen=dict(fs.scids_seen), vcs=vcs, sha256=sha.hexdigest())
-    where = f"channel {rep.name}"
+    where = f"channel {ch.name}" if ch.name else "bare channel file"
     if total == 0:
-        errors.append(TelemetryError(f"{where}: channel file is empty", path=ch.path).to_dict())
+        errors.append(TelemetryError(f"{where} is empty", path=ch.path).to_dict())
     elif rep.cadus == 0:
         errors.append(TelemetryError(f"{where}: no CADU found in {total} bytes (noise, or not this "
                                      f"channel coding: ASM {coding.asm})", path=ch.path).to_dict())

@@ -66,7 +66,9 @@ def main(args) -> int:
             print(line)
         print(f"  Level 0: {report.level0_dir}")
     for e in report.errors:
-        print(f"srd decode: error: {e.get('message', e)}", file=sys.stderr)
+        where = f"{e['path']}: " if isinstance(e, dict) and e.get("path") else ""
+        off = f" (offset {e['offset']})" if isinstance(e, dict) and e.get("offset") is not None else ""
+        print(f"srd decode: error: {where}{e.get('message', e) if isinstance(e, dict) else e}{off}", file=sys.stderr)
     return report.exit_code
 
 
