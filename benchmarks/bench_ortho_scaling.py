@@ -19,7 +19,9 @@ cache load in a fresh worker process is not timed); the timed part is ``stream_t
 grid), cluster start and worker warm-up are reported apart. Every
 output is checked **pixel-identical** to ``threads x1``. Printed: wall time per scheduler and
 the speed-ups 1→2 (threads, distributed) against the 1-worker run of the same scheduler,
-measured in this run, with the load average before and after (wall-clock speed-ups are only
+measured in this run, with a peer: the speed-up of a pure nogil Numba loop 1→2 threads
+measured before and after (the parallelism the shared machine actually gives now), and the
+load average before and after (wall-clock speed-ups are only
 meaningful when the other load on this shared 2-core machine is low; the best of ``--repeat``
 runs is taken).
 
@@ -106,17 +108,46 @@ def child(args) -> None:
         workers = int(args.config.split()[1][1:])
     sink = TiledSink(Path(args.out), grid, 1, np.uint16)
     t2 = time.perf_counter()
+    c2 = time.process_time()
     stream_to(arr, sink.write, workers=workers, client=client)
     t_stream = time.perf_counter() - t2
+    c_stream = time.process_time() - c2
     sink.close()
     if client is not None:
         client.close()
         cluster.close()
     print(json.dumps({"config": args.config, "setup_s": t_setup, "cluster_start_s": t_cluster,
                       "worker_warmup_s": t_warm,
-                      "stream_wall_s": t_stream, "client_cpu_s": time.process_time() - c0,
+                      "stream_wall_s": t_stream, "stream_cpu_s": c_stream, "client_cpu_s": time.process_time() - c0,
                       "output_px": grid.width * grid.height, "blocks": int(np.prod(arr.numblocks)),
                       "grid": grid.to_dict()}))
+
+
+def machine_parallelism(seconds: float = 1.0) -> float:
+    """Speed-up of a pure nogil Numba loop from 1 to 2 threads, measured now: the parallelism
+    this shared machine actually gives (2.0 on an idle 2-core machine) — the peer the ortho
+    speed-ups are compared with."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from numba import njit
+
+    @njit(nogil=True)
+    def spin(n):
+        s = 0.0
+        for i in range(n):
+            s += np.sqrt(i * 1.0)
+        return s
+    spin(10)
+    t = time.perf_counter()
+    spin(10_000_000)
+    n = int(10_000_000 * seconds / max(1e-3, time.perf_counter() - t) / 4)
+    walls = {}
+    for w in (1, 2, 1, 2):
+        t = time.perf_counter()
+        with ThreadPoolExecutor(w) as ex:
+            list(ex.map(spin, [n] * 4))
+        walls[w] = min(walls.get(w, np.inf), time.perf_counter() - t)
+    return walls[1] / walls[2]
 
 
 def _run_child(py: str, src: Path, out: Path, config: str, tile: int) -> dict:
@@ -152,6 +183,7 @@ def main() -> None:
         src = make_input(d, args.size)
         _run_child(py, src, d / "warm.tif", "threads x1", args.tile)      # Numba cache, page cache
         ref = None
+        par = [machine_parallelism()]
         for k in range(args.repeat):
             for c in CONFIGS:                  # interleaved: slow drifts of the load hit every config
                 out = d / f"{c.replace(' ', '_')}_{k}.tif"
@@ -166,6 +198,7 @@ def main() -> None:
                                      f"({int((a != ref).sum())} pixels)")
                 runs[c].append(r)
                 out.unlink()
+        par.append(machine_parallelism())
     best = {c: min(rs, key=lambda r: r["stream_wall_s"]) for c, rs in runs.items()}
     npx = best["threads x1"]["output_px"]
     res = {
@@ -173,12 +206,14 @@ def main() -> None:
         "blocks": best["threads x1"]["blocks"], "repeat": args.repeat,
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "runs": {c: {"stream_wall_s": [r["stream_wall_s"] for r in rs], "best_wall_s": best[c]["stream_wall_s"],
-                     "mpix_per_wall_s": npx / 1e6 / best[c]["stream_wall_s"], "setup_s": best[c]["setup_s"],
+                     "mpix_per_wall_s": npx / 1e6 / best[c]["stream_wall_s"],
+                     "stream_cpu_s_this_process": best[c]["stream_cpu_s"], "setup_s": best[c]["setup_s"],
                      "cluster_start_s": best[c]["cluster_start_s"],
                      "worker_warmup_s": best[c]["worker_warmup_s"], "identical_to_threads_x1": True}
                  for c, rs in runs.items()},
         "speedup_threads_1_to_2": best["threads x1"]["stream_wall_s"] / best["threads x2"]["stream_wall_s"],
         "speedup_distributed_1_to_2": best["distributed 1w"]["stream_wall_s"] / best["distributed 2w"]["stream_wall_s"],
+        "machine_parallelism_before_after": par,
         "distributed_1w_vs_threads_x1": best["threads x1"]["stream_wall_s"] / best["distributed 1w"]["stream_wall_s"],
     }
     if args.json:
@@ -187,13 +222,17 @@ def main() -> None:
     print(f"ortho scaling: input {args.size}x{args.size} UInt16, output {npx / 1e6:.1f} Mpixel (UTM 0.5 m, "
           f"cubic, SRTM+EGM96), {res['blocks']} tiles of {args.tile}², best of {args.repeat}")
     print(f"load average before {load_before[0]:.2f} / after {res['load_average_after'][0]:.2f} (1 min)")
-    print(f"{'':16s} {'wall s (best)':>13s} {'runs':>18s} {'Mpx/wall-s':>10s} {'setup s':>8s} {'cluster s':>9s} {'warm-up s':>9s}")
+    print(f"{'':16s} {'wall s (best)':>13s} {'runs':>18s} {'Mpx/wall-s':>10s} {'CPU s*':>7s} {'setup s':>8s} {'cluster s':>9s} {'warm-up s':>9s}")
     for c, r in res["runs"].items():
         print(f"{c:16s} {r['best_wall_s']:13.2f} {' '.join(f'{x:.2f}' for x in r['stream_wall_s']):>18s} "
-              f"{r['mpix_per_wall_s']:10.2f} {r['setup_s']:8.2f} {r['cluster_start_s']:9.2f} {r['worker_warmup_s']:9.2f}")
+              f"{r['mpix_per_wall_s']:10.2f} {r['stream_cpu_s_this_process']:7.2f} {r['setup_s']:8.2f} {r['cluster_start_s']:9.2f} {r['worker_warmup_s']:9.2f}")
+    print("* CPU s: CPU time of the benchmark process during streaming (threads: all the work; "
+          "distributed: the client's share — receiving and writing the tiles)")
     print(f"speed-up 1 -> 2 threads (local scheduler): {res['speedup_threads_1_to_2']:.2f}x")
     print(f"speed-up 1 -> 2 workers (distributed LocalCluster, 1 thread each): "
           f"{res['speedup_distributed_1_to_2']:.2f}x")
+    print(f"peer: nogil Numba loop speed-up 1 -> 2 threads on this machine now: before {par[0]:.2f}x, "
+          f"after {par[1]:.2f}x (2.00 = two free cores)")
     print(f"distributed 1 worker vs threads x1 (wall ratio): {res['distributed_1w_vs_threads_x1']:.2f}")
     print("all outputs pixel-identical to threads x1")
     if load_before[0] > 1.5:
