@@ -3,21 +3,25 @@ project's sub-pixel registration functions (also used by ortho's co-registration
 checks and tests — :mod:`ortho.quality_algo` re-exports them).
 
 Misregistration: each MS band is compared with the PAN band block-averaged to the MS grid
-(same perfect-sensor geometry), tile by tile: **phase correlation** (Kuglin & Hines 1975) gives
-the whole-pixel shift, then a gradient-based least-squares refinement (Lucas & Kanade 1981,
+(same perfect-sensor geometry), tile by tile: the **correlation peak** (partially whitened
+phase correlation, after Kuglin & Hines 1975) gives the whole-pixel shift, then a gradient-based least-squares refinement (Lucas & Kanade 1981,
 iterated with cubic-spline resampling) the sub-pixel part — phase correlation alone is biased
 and noisy on smooth textures. Tiles with little texture or a poor correlation after alignment
 are skipped. The median shift per band (MS pixels, +row = along track, +col = across track)
 and its spread are reported. Spectral differences between bands bias single tiles, not the
 median. (The cloud mask is :mod:`level1.cloud_algo`.)
 
-Two sub-pixel matchers share the phase-correlation core (:func:`_cross_power`):
-:func:`register` (parabolic peak, Lucas–Kanade refinement, returns the correlation after
+Two sub-pixel matchers share one integer correlation peak (:func:`_correlation_peak` of the
+partially whitened cross-power spectrum :func:`_weighted_cross_power`, ``A·B*/|A·B*|^½``: fully
+whitened phase correlation lets noise peaks win on smooth or noisy windows, one to tens of
+pixels off): :func:`register` (Lucas–Kanade refinement, returns the correlation after
 alignment; used for band misregistration) and :func:`phase_shift` / :func:`windowed_shifts`
 (Guizar-Sicairos, Thurman & Fienup 2008, Opt. Lett. 33(2): upsampled-DFT peak, then
 Gauss-Newton least-squares matching with gain/offset (Lucas & Kanade 1981; Gruen 1985), NaN
-when a window has no 2-D structure; used by ortho). They differ on purpose in their refinement
-and rejection rules; merging them would change the reported figures of one stage.
+when a window has no 2-D structure or no distinct correlation peak (peak-to-second-peak
+ratio); used by ortho). They differ on purpose in their refinement and rejection rules;
+merging those would change the reported figures of one stage. :func:`phase_correlation` is
+the classic fully whitened estimator (Kuglin & Hines 1975), kept for reference.
 """
 from __future__ import annotations
 
@@ -65,8 +69,9 @@ def register(a: np.ndarray, b: np.ndarray, iterations: int = 8) -> tuple[float, 
     images are removed (normalised), so bands of different radiometry can be compared."""
     a = (a - a.mean()) / (a.std() or 1.0)
     b = (b - b.mean()) / (b.std() or 1.0)
-    dr, dc, _ = phase_correlation(a, b)
-    d = np.array([round(dr), round(dc)], np.float64)
+    # integer start: the robust correlation peak shared with phase_shift (not the fully
+    # whitened phase_correlation, whose noise peaks can win on smooth windows)
+    d, _, _ = _correlation_peak(_weighted_cross_power(a, b))
     m = 4                                           # ignore borders affected by the shift
     gy, gx = np.gradient(a)
     for _ in range(iterations):
@@ -100,34 +105,49 @@ def _upsampled_dft(data: np.ndarray, region: int, factor: float, offsets) -> np.
 
 
 def phase_shift(ref: np.ndarray, mov: np.ndarray, upsample: int = 20, margin: int = 4,
-                iterations: int = 20, min_structure: float = 0.02) -> tuple[float, float]:
+                iterations: int = 20, min_structure: float = 0.02,
+                min_peak_ratio: float = 3.0) -> tuple[float, float]:
     """Sub-pixel translation (dy, dx) in pixels such that ``mov(y, x) ≈ ref(y − dy, x − dx)``
     (``mov`` is ``ref`` moved by (dy, dx)).
 
-    Two steps: phase correlation with an upsampled DFT (Guizar-Sicairos et al. 2008) gives the
-    shift to 1/``upsample`` px — but its Hann taper pulls estimates towards zero by up to
-    ~0.1 px, which would flatter agreement tests — so it is refined by least-squares matching
-    (Gauss-Newton on ``ref ≈ a·mov(y + dy, x + dx) + b``, cubic B-spline resampling of ``mov``,
-    gain/offset free, ``margin`` border pixels excluded), which is unbiased for small shifts.
+    Three steps:
+
+    1. Integer peak of the *partially whitened* cross-correlation (:func:`_correlation_peak`,
+       cross-power spectrum divided by ``|A·B*|^½``): full whitening (classic phase correlation)
+       gives every frequency the same weight, so on smooth or noisy windows, where most of the
+       spectrum is noise, noise peaks win (wrong by one to tens of pixels); plain correlation
+       has broad peaks. The peak's quality is its height over the highest other local maximum
+       (peak-to-second-peak ratio); below ``min_peak_ratio`` the window has no trustworthy match.
+    2. Upsampled DFT of the same spectrum around that peak (Guizar-Sicairos et al. 2008) to
+       1/``upsample`` px — the Hann taper pulls this towards zero by up to ~0.1 px, so:
+    3. least-squares matching (Gauss-Newton on ``ref ≈ a·mov(y + dy, x + dx) + b``, cubic
+       B-spline resampling of ``mov``, gain/offset free, ``margin`` border pixels excluded),
+       unbiased for small shifts, which must stay within 1 px of the correlation peak.
 
     Returns (NaN, NaN) when the window has no 2-D structure (smallest/largest eigenvalue of its
-    gradient structure tensor < ``min_structure``: flat fields, straight edges) or when the
-    refinement leaves the correlation peak by more than 1 px.
+    gradient structure tensor < ``min_structure``: flat fields, straight edges), no distinct
+    correlation peak (textureless: noise against noise), or when the refinement leaves the
+    correlation peak by more than 1 px.
     """
     from scipy.ndimage import map_coordinates, spline_filter
     ref = np.asarray(ref, np.float64)
     mov = np.asarray(mov, np.float64)
+    nan = (float("nan"), float("nan"))
     # aperture check: a window without 2-D structure (flat, or edges of one direction) has no
     # defined shift — NaN rather than a number
     gyr, gxr = np.gradient(ref)
     T = np.array([[np.sum(gyr * gyr), np.sum(gyr * gxr)], [np.sum(gyr * gxr), np.sum(gxr * gxr)]])
     ev = np.linalg.eigvalsh(T)
     if not (ev[0] > 1e-12 and ev[0] > min_structure * ev[1]):
-        return float("nan"), float("nan")
-    dy, dx = _phase_shift_once(ref, mov, upsample)
-    dy0, dx0 = dy, dx
+        return nan
+    dy, dx, ratio, radius = _phase_shift_once(ref, mov, upsample)
+    if not ratio >= min_peak_ratio:
+        return nan                                   # no distinct peak: noise against noise
+    # the matching may move anywhere inside the correlation peak's main lobe (broad for smooth
+    # textures, where noise moves the peak's top by a pixel or more), not beyond it
+    dy0, dx0, tol = dy, dx, max(1.0, radius)
     H, W = ref.shape
-    m = margin + int(np.ceil(max(abs(dy), abs(dx))))
+    m = margin + int(np.ceil(max(abs(dy), abs(dx)) + tol))
     if H - 2 * m < 4 or W - 2 * m < 4:
         return dy, dx
     yy, xx = np.mgrid[m:H - m, m:W - m].astype(np.float64)
@@ -148,28 +168,65 @@ def phase_shift(ref: np.ndarray, mov: np.ndarray, upsample: int = 20, margin: in
         dx += upd[1]
         a += upd[2]
         b += upd[3]
-        if not (np.isfinite(dy) and np.isfinite(dx)) or abs(dy - dy0) > 1.0 or abs(dx - dx0) > 1.0:
-            return float("nan"), float("nan")       # diverged: the match is not trustworthy
+        if not (np.isfinite(dy) and np.isfinite(dx)) or np.hypot(dy - dy0, dx - dx0) > tol:
+            return nan                               # left the peak: the match is not trustworthy
         if abs(upd[0]) < 1e-5 and abs(upd[1]) < 1e-5:
             break
     # ref(y) ≈ mov(y + d)  ⇔  mov(y) ≈ ref(y − d)
     return float(dy), float(dx)
 
 
-def _phase_shift_once(ref: np.ndarray, mov: np.ndarray, upsample: int) -> tuple[float, float]:
-    """One phase-correlation estimate (same convention as :func:`phase_shift`)."""
-    R = _cross_power(ref, mov)
-    cc = np.fft.ifft2(R)
-    peak = np.array(np.unravel_index(np.argmax(np.abs(cc)), cc.shape), np.float64)
-    shape = np.array(cc.shape, np.float64)
-    peak[peak > shape // 2] -= shape[peak > shape // 2]
-    peak = np.round(peak * upsample) / upsample
+def _weighted_cross_power(a: np.ndarray, b: np.ndarray, power: float = 0.5) -> np.ndarray:
+    """Cross-power spectrum ``A·B* / |A·B*|^power`` of the mean-removed, Hann-windowed images:
+    ``power`` 1 is phase correlation (Kuglin & Hines 1975), 0 plain correlation; ½ keeps the
+    peak sharp while frequencies where the signal is below the noise keep a low weight."""
+    w = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
+    A = np.fft.fft2((a - a.mean()) * w)
+    B = np.fft.fft2((b - b.mean()) * w)
+    R = A * np.conj(B)
+    return R / np.maximum(np.abs(R), 1e-300) ** power
+
+
+def _correlation_peak(R: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Integer position (row, col; signed, |·| ≤ n/2) of the maximum of the real correlation
+    surface ``ifft2(R)``, its peak-to-second-peak ratio and the radius (px) of its main lobe.
+
+    The main lobe is the connected region above half the peak height around the maximum; the
+    second peak is the highest local maximum (3×3, periodic) outside that lobe grown by 1 px,
+    so noise bumps on the shoulder of a broad (smooth-texture) peak do not count as rivals.
+    Ratio ~1–2.3 for noise against noise, ≥ 4 for a textured match. Real part, not modulus:
+    the true peak is a positive correlation."""
+    c = np.real(np.fft.ifft2(R))
+    i, j = np.unravel_index(int(np.argmax(c)), c.shape)
+    n0, n1 = c.shape
+    c = np.roll(c, (n0 // 2 - i, n1 // 2 - j), axis=(0, 1))     # peak at the centre
+    peak = c[n0 // 2, n1 // 2]
+    lab, _ = ndimage.label(c >= 0.5 * peak)
+    lobe = lab == lab[n0 // 2, n1 // 2]
+    yy, xx = np.nonzero(lobe)
+    radius = float(np.hypot(yy - n0 // 2, xx - n1 // 2).max())
+    outside = ~ndimage.binary_dilation(lobe, np.ones((3, 3), bool))
+    local = (c == ndimage.maximum_filter(c, size=3, mode="wrap")) & outside
+    second = c[local].max() if local.any() else 0.0
+    ratio = float(peak / second) if second > 0 else float("inf")
+    pos = np.array([i, j], np.float64)
+    shape = np.array((n0, n1), np.float64)
+    pos[pos > shape // 2] -= shape[pos > shape // 2]
+    return pos, ratio, radius
+
+
+def _phase_shift_once(ref: np.ndarray, mov: np.ndarray,
+                      upsample: int) -> tuple[float, float, float, float]:
+    """Correlation estimate (same convention as :func:`phase_shift`) to 1/``upsample`` px, and
+    the peak-to-second-peak ratio and main-lobe radius (px) of :func:`_correlation_peak`."""
+    R = _weighted_cross_power(ref, mov)
+    peak, ratio, radius = _correlation_peak(R)
     region = int(np.ceil(upsample * 1.5))
     centre = np.fix(region / 2.0)
     up = _upsampled_dft(R.conj(), region, upsample, centre - peak * upsample).conj()
-    m = np.array(np.unravel_index(np.argmax(np.abs(up)), up.shape), np.float64) - centre
+    m = np.array(np.unravel_index(np.argmax(np.real(up)), up.shape), np.float64) - centre
     s = peak + m / upsample
-    return float(-s[0]), float(-s[1])
+    return float(-s[0]), float(-s[1]), ratio, radius
 
 
 @dataclass(frozen=True)
