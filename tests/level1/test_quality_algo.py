@@ -71,11 +71,11 @@ def test_multi_pixel_shifts_on_textured_windows(sigma):
 
 def test_textureless_windows_rejected_low_texture_never_wrong():
     """Noise against noise has no shift: always NaN (no distinct correlation peak) — the former
-    matcher returned numbers up to tens of pixels off there. Weak texture (std 2–3× the noise)
-    may be rejected or imprecise but never lands on a false peak (> 1 px off); texture ≥ 5×
-    the noise is always matched to < 0.1 px."""
+    matcher returned numbers up to tens of pixels off there. Weak texture (std 1–3× the
+    noise) may be rejected or imprecise but never lands on a false peak (> 1 px off); texture
+    ≥ 5× the noise is always matched to < 0.1 px."""
     rng = np.random.default_rng(11)
-    for snr in (0.0, 0.5, 2.0, 3.0, 5.0, 10.0):
+    for snr in (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0):
         nan, errs = 0, []
         for _ in range(25):
             d = rng.uniform(-3, 3, 2)
@@ -94,14 +94,23 @@ def test_textureless_windows_rejected_low_texture_never_wrong():
             assert nan == 0 and errs.max() < 0.1, (snr, nan, errs)
 
 
-def test_peak_ratio_separates_noise_from_texture():
-    """The peak-to-second-peak ratio behind the rejection: < 3 (the default threshold) on
-    200 noise-against-noise windows, > 3 on the review's textured windows."""
+def test_noise_against_noise_always_rejected():
+    """400 textureless window pairs (independent white or smoothed noise, σ 0–2 px): no shift
+    is returned (peak-to-second-peak ratio < 2.5 — it reaches ~2.3 on one such window in a
+    few thousand — and the correlation after alignment, ~0 ± 0.02 < 0.7, backs it up).
+    Textured windows (the review's) have ratios well above the threshold."""
     rng = np.random.default_rng(3)
-    noise = [_phase_shift_once(rng.normal(size=(64, 64)), rng.normal(size=(64, 64)), 20)[2]
-             for _ in range(200)]
+    ratios, out = [], []
+    for _ in range(400):
+        a, b = rng.normal(size=(64, 64)), rng.normal(size=(64, 64))
+        sig = rng.uniform(0, 2)
+        if sig > 0.3:
+            a, b = ndimage.gaussian_filter(a, sig), ndimage.gaussian_filter(b, sig)
+        ratios.append(_phase_shift_once(a, b, 20)[2])
+        out.append(phase_shift(a, b))
+    assert np.isnan(np.array(out)).all(), np.array(out)[np.isfinite(np.array(out)).all(axis=1)]
     tex = [_phase_shift_once(r, m, 20)[2] for r, m, _ in list(_review_windows())[:40]]
-    assert max(noise) < 3.0 < min(tex), (max(noise), min(tex))
+    assert min(tex) > 3.0, min(tex)
 
 
 def test_windowed_shifts_counts_rejected_textureless_windows():
