@@ -35,9 +35,9 @@ pytestmark = pytest.mark.slow
 START = "2026-11-29T10:03:26Z"          # SPOT-6 demo pass over Mont Ventoux (SRTM tile N44E005)
 WINDOW = 64                             # PAN px per correlation window (96 m)
 # textured windows only: truth reflectance std > 0.005 over the window. Below that the
-# simulator's noise (and MTF blur) dominates the procedural texture — on this pass windows of
-# std 3e-4..3e-3 give phase-correlation peaks tens of pixels off (noise against noise), windows
-# above it all match with correlation > 0.9 after alignment.
+# simulator's noise (and MTF blur) dominates the procedural texture and a window measures
+# noise against noise (the matcher rejects those by its peak ratio and post-alignment
+# correlation); above it the windows match with correlation > 0.9 after alignment.
 MIN_TEXTURE = 0.005
 
 
