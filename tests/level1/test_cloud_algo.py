@@ -10,11 +10,11 @@ The two passes are short (0.8 s, reduced profile; ≈ 15 s each to simulate, dec
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 import rasterio
+
+from cloud_pass import cloud_pass
 
 from level1 import cloud_algo as CA
 from level1 import radiometry_algo as RA
@@ -96,48 +96,12 @@ def test_mixed_image_nan_and_errors():
 
 # ------------------------------------------------------------------ simulated passes
 
-def _pass(tmp_path, cfg, shared_dir, clouds: float, seed: int, output: str = "dn"):
-    import telemetry.acquisition as TA
-    from decode.run import run as decode
-    from level1.run import run as level1
-    from telemetry.simulate import run as simulate
-    from telemetry.truth import Truth
-    dem = shared_dir / "data" / "dem" / "N44E005.hgt"
-    geoid = shared_dir / "data" / "dem" / "egm96_15.gtx"
-    start = TA.centred_start(cfg, "SPOT-6", *TA.VENTOUX, "2026-11-29T10:03:26Z", 0.8)
-    acq_cls = TA.Acquisition
-    # the simulator's stage API has no cloud option: the acquisition is given one
-    TA.Acquisition = functools.partial(acq_cls, clouds=clouds)
-    try:
-        srep = simulate(cfg, tmp_path / "landing", "SPOT-6", start, 0.8, "reduced", dem=dem,
-                        geoid=geoid, seed=seed)
-    finally:
-        TA.Acquisition = acq_cls
-    drep = decode(tmp_path / "landing" / f"{srep.pass_id}.json", tmp_path / "l0", cfg)
-    rep = level1(drep.level0_dir, tmp_path / "l1", cfg, dem=dem, geoid=geoid, output=output)
-    acq = Truth(tmp_path / "landing" / f"{srep.pass_id}.truth").acquisition(cfg)
-    assert len(rep.scenes) == 1
-    s = rep.scenes[0]
-    d = tmp_path / "l1" / rep.pass_id / s["directory"]
-    from level1.rpc import read_rpc
-    rpc = read_rpc(d / s["ms"]["file"])
-    msk = rasterio.open(next(d.glob("MSK_*_MS_*.TIF"))).read(1)
-    R, C = np.mgrid[0:msk.shape[0], 0:msk.shape[1]].astype(np.float64)
-    h = np.full(R.shape, float(np.mean(s["height_range_m"])))
-    for _ in range(3):                                   # RPC localisation on the terrain
-        lon, lat = rpc.localise(C, R, h)
-        h = acq.terrain.height(lon, lat)
-    truth = acq.scene.cloud_mask(lon, lat)
-    valid = (msk & RA.MISSING) == 0
-    return s, d, msk, truth, valid, h
-
-
 def test_clear_ventoux_pass_is_clear(tmp_path, cfg, shared_dir):
     """The clear demo pass (Mont Ventoux, sun zenith ≈ 68°): the bright limestone scree of the
     summit is in the scene, and the cloud cover is < 2 % (the previous 4-band whiteness test
     gave 13 % on the 2 s demo pass, all of it scree above 1500 m). The product's cloud bits are
     exactly :func:`cloud_algo.cloud_mask` of its own TOA reflectance bands."""
-    s, d, msk, truth, valid, h = _pass(tmp_path, cfg, shared_dir, clouds=0.0, seed=1, output="reflectance")
+    s, d, msk, truth, valid, h = cloud_pass(tmp_path, cfg, shared_dir, clouds=0.0, seed=1, output="reflectance")
     assert not truth.any()
     with rasterio.open(d / s["ms"]["file"]) as ds:
         refl = ds.read().astype(np.float64)
@@ -159,7 +123,7 @@ def test_clear_ventoux_pass_is_clear(tmp_path, cfg, shared_dir):
 def test_cloudy_pass_detection(tmp_path, cfg, shared_dir):
     """40 % cloud asked of the simulator over the same area (seed 3): ≥ 95 % of the truth's
     cloud pixels are detected, ≥ 95 % pixel agreement, cover within ±5 points of the truth."""
-    s, d, msk, truth, valid, h = _pass(tmp_path, cfg, shared_dir, clouds=0.4, seed=3)
+    s, d, msk, truth, valid, h = cloud_pass(tmp_path, cfg, shared_dir, clouds=0.4, seed=3)
     ours = (msk & RA.CLOUD) != 0
     t = truth[valid]
     assert 10 < 100 * t.mean() < 70                      # the scene really is cloudy

@@ -204,37 +204,14 @@ def test_uniform_scene_has_no_striping_and_no_seams(tmp_path, cfg, shared_dir):
         assert np.ptp(m) < 0.01 * np.nanmean(img)          # no seam, no module step (< 1 %)
 
 
-def test_cloud_mask_against_the_simulator_clouds(tmp_path, cfg, shared_dir, monkeypatch):
+def test_cloud_mask_against_the_simulator_clouds(tmp_path, cfg, shared_dir):
     """A simulated pass with 40 % cloud (the simulator's cloud model; its stage API has no
     cloud option, so the acquisition is given one): our cloud mask, mapped to the ground
     through the product RPC, agrees with the truth cloud mask on > 95 % of the pixels."""
-    import functools
-
-    import telemetry.acquisition as TA
-    from decode.run import run as decode
-    from telemetry.simulate import run as simulate
-    from telemetry.truth import Truth
-    dem = shared_dir / "data" / "dem" / "N44E005.hgt"
-    geoid = shared_dir / "data" / "dem" / "egm96_15.gtx"
-    monkeypatch.setattr(TA, "Acquisition", functools.partial(TA.Acquisition, clouds=0.4))
-    srep = simulate(cfg, tmp_path / "landing", "SPOT-6", START, 0.6, "reduced", dem=dem, geoid=geoid, seed=3)
-    monkeypatch.undo()
-    drep = decode(tmp_path / "landing" / f"{srep.pass_id}.json", tmp_path / "l0", cfg)
-    rep = run(drep.level0_dir, tmp_path / "l1", cfg, dem=dem, geoid=geoid)
-    acq = Truth(tmp_path / "landing" / f"{srep.pass_id}.truth").acquisition(cfg)
-    s = rep.scenes[0]
-    d = tmp_path / "l1" / rep.pass_id / s["directory"]
-    from level1.rpc import read_rpc
-    rpc = read_rpc(d / s["ms"]["file"])
-    msk = rasterio.open(next(d.glob("MSK_*_MS_*.TIF"))).read(1)
-    R, C = np.mgrid[0:msk.shape[0], 0:msk.shape[1]].astype(np.float64)
-    h = np.full(R.shape, float(np.mean(s["height_range_m"])))
-    for _ in range(3):                                   # RPC localisation on the terrain
-        lon, lat = rpc.localise(C, R, h)
-        h = acq.terrain.height(lon, lat)
-    truth = acq.scene.cloud_mask(lon, lat)
+    from cloud_pass import cloud_pass
+    s, _, msk, truth, valid, _ = cloud_pass(tmp_path, cfg, shared_dir, clouds=0.4, seed=3,
+                                            start=START, duration=0.6)
     ours = (msk & RA.CLOUD) != 0
-    valid = (msk & RA.MISSING) == 0
     assert 10 < 100 * truth[valid].mean() < 60                  # the scene really is cloudy
     assert (truth == ours)[valid].mean() > 0.95
     assert s["cloud_cover_pct"] == pytest.approx(100 * truth[valid].mean(), abs=5)
