@@ -72,22 +72,28 @@ def _ramp(shape):
     return np.stack([cols, rows])
 
 
-def test_positions_match_gdal_transformer_exactly(ventoux, ref_grid, cfg, tmp_path):
-    """Every output pixel's source position vs GDAL's exact RPC+DEM+geoid transformer."""
+def _our_positions(ventoux, ref_grid):
+    """Source (col, row) of every pixel of ``ref_grid`` through our RPC + DEM + geoid grid."""
     from level1.dem import load_heights
     from ortho.grid_algo import build_location_grid
     from ortho.source import find_rpc
-    ramp_src = write_rpc_copy(ventoux["pan"], ventoux["pan_geom"], tmp_path / "ramp.tif", _ramp((500, 500)))
-    ref = gdalwarp_rpc(ramp_src, tmp_path / "ramp_gdal.tif", ventoux, "bilinear",
-                       ["-dstnodata", "-1", "-te", *map(str, ref_grid.bounds)])
-    with rasterio.open(ref) as ds:
-        gc, gr = ds.read().astype(np.float64)
     rpc, _ = find_rpc(ventoux["pan"])
     lon, lat = ref_grid.lonlat(np.array([0, ref_grid.height]), np.array([0, ref_grid.width]))
     hs = load_heights(ventoux["hgt"], geoid=ventoux["geoid"],
                       bounds_lonlat=(lon.min(), lat.min(), lon.max(), lat.max()))
     lg = build_location_grid(rpc.project, ref_grid, hs)
     col, row, _, _ = lg.locate(0, 0, ref_grid.height, ref_grid.width, hs)
+    return col, row
+
+
+def test_positions_match_gdal_transformer_exactly(ventoux, ref_grid, cfg, tmp_path):
+    """Every output pixel's source position vs GDAL's exact RPC+DEM+geoid transformer."""
+    ramp_src = write_rpc_copy(ventoux["pan"], ventoux["pan_geom"], tmp_path / "ramp.tif", _ramp((500, 500)))
+    ref = gdalwarp_rpc(ramp_src, tmp_path / "ramp_gdal.tif", ventoux, "bilinear",
+                       ["-dstnodata", "-1", "-te", *map(str, ref_grid.bounds)])
+    with rasterio.open(ref) as ds:
+        gc, gr = ds.read().astype(np.float64)
+    col, row = _our_positions(ventoux, ref_grid)
     inside = (gc >= 1) & (gr >= 1) & (gc <= 498) & (gr <= 498)
     e = np.hypot(col - gc, row - gr)[inside]
     print(f"positions vs GDAL: mean {e.mean():.5f} px, max {e.max():.5f} px over {e.size} pixels")
@@ -97,9 +103,6 @@ def test_positions_match_gdal_transformer_exactly(ventoux, ref_grid, cfg, tmp_pa
 
 def test_positions_match_otb(ventoux, gdal_pan, ref_grid, tmp_path):
     """Same with OTB (its own displacement grid at 1 output pixel, linear interpolator)."""
-    from level1.dem import load_heights
-    from ortho.grid_algo import build_location_grid
-    from ortho.source import find_rpc
     import rasterio
     with rasterio.open(ventoux["pan"]) as s:
         prof = s.profile
@@ -116,12 +119,7 @@ def test_positions_match_otb(ventoux, gdal_pan, ref_grid, tmp_path):
               "-interpolator", "linear", "-opt.gridspacing", "0.5", "-outputs.default", "-1"])
     with rasterio.open(out) as ds:
         oc, orr = ds.read()
-    rpc, _ = find_rpc(ventoux["pan"])
-    lon, lat = ref_grid.lonlat(np.array([0, ref_grid.height]), np.array([0, ref_grid.width]))
-    hs = load_heights(ventoux["hgt"], geoid=ventoux["geoid"],
-                      bounds_lonlat=(lon.min(), lat.min(), lon.max(), lat.max()))
-    lg = build_location_grid(rpc.project, ref_grid, hs)
-    col, row, _, _ = lg.locate(0, 0, ref_grid.height, ref_grid.width, hs)
+    col, row = _our_positions(ventoux, ref_grid)
     inside = (oc >= 1) & (orr >= 1) & (oc <= 498) & (orr <= 498)
     e = np.hypot(col - oc, row - orr)[inside]
     print(f"positions vs OTB: mean {e.mean():.5f} px, max {e.max():.5f} px over {e.size} pixels")
