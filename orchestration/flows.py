@@ -228,8 +228,7 @@ def process_pass(manifest: str, config: str | None = None, from_stage: str | Non
     refresh = {s: i >= k for i, s in enumerate(stages.STAGES)}
     cfg = _cfg(config)
     pid = Path(manifest).stem
-    terrain = {"dem": dem or (str(cfg.dem.path) if cfg.dem.path else None),
-               "geoid": geoid or (str(cfg.dem.geoid) if cfg.dem.geoid else None)}
+    terrain = stages.terrain(cfg, dem, geoid)       # resolved here so it keys the task caches
     with _pass_lock(cfg, pid):
         return _process(cfg, config, manifest, pid, refresh, http_base, stac_api, terrain)
 

@@ -61,7 +61,7 @@ def scene_dirs(root: Path) -> list[str]:
     return [str(h) for h in hits]
 
 
-def _terrain(cfg, dem, geoid) -> dict:
+def terrain(cfg, dem: str | None = None, geoid: str | None = None) -> dict:
     """Terrain for level1/ortho: explicit paths, else the station's ``[dem]`` section."""
     dem = dem or (str(cfg.dem.path) if cfg.dem.path else None)
     geoid = geoid or (str(cfg.dem.geoid) if cfg.dem.geoid and dem else None)
@@ -74,7 +74,7 @@ def level1(level0_dir: str, cfg, dem: str | None = None, geoid: str | None = Non
     from level1.run import run
     out = cfg.directory("work") / "l1"
     out.mkdir(parents=True, exist_ok=True)
-    t = _terrain(cfg, dem, geoid)
+    t = terrain(cfg, dem, geoid)
     if t["dem"] is None:
         t = {"default_height_m": cfg.dem.default_height_m}
     d = _report_dict(run(level0_dir, out, cfg, **t))
@@ -95,7 +95,7 @@ def ortho(level1_scene: str, pass_id: str, cfg, level1_md: dict, dem: str | None
     from ortho.stage import run
     out = cfg.directory("products") / pass_id
     out.mkdir(parents=True, exist_ok=True)
-    t = _terrain(cfg, dem, geoid)
+    t = terrain(cfg, dem, geoid)
     if t["dem"] is None:
         t = {"height": cfg.dem.default_height_m}
     d = _report_dict(run(level1_scene, out, cfg, **t))
