@@ -63,8 +63,8 @@ def earth_satellite(sat):
 def predict_passes(cfg, satellites: list[str] | None = None, start: dt.datetime | None = None,
                    hours: float = 48.0) -> list[PredictedPass]:
     """Passes of ``satellites`` (default: all configured) over the station in
-    ``[start, start + hours]``, sorted by AOS. Passes already in progress at ``start`` or
-    not finished at the end are clipped to the window edges are omitted (no AOS or LOS).
+    ``[start, start + hours]``, sorted by AOS. A pass already in progress at ``start`` or
+    not finished at the end of the window is omitted (its AOS or LOS is outside it).
     """
     from skyfield.api import wgs84
     if hours <= 0:
